@@ -1,0 +1,29 @@
+/*
+ * persist.h — the io_uring writer: result records to per-document result
+ * files, fdatasync per batch, then ACK events to the websocket thread.
+ *
+ * One thread owns the ring and every result file descriptor. It drains
+ * the workers' result rings and the to_persist message ring (END of a
+ * document), appends one JSON line per result to
+ *   <data>/<tenant>/<document>/<revision>.results
+ * submits the writes of a batch together, then one IORING_FSYNC_DATASYNC
+ * per touched file, and only when those complete hands the batches to
+ * rt->acks (tenants with ack = processed get theirs as soon as the
+ * writes are submitted). When a document has ended and all its lines are
+ * durable, it closes the file and sends an SL_RB_SUMMARY batch after the
+ * document's last results.
+ */
+#ifndef SLUICE_PERSIST_H
+#define SLUICE_PERSIST_H
+
+#include <stddef.h>
+
+#include "../dataplane/runtime.h"
+
+/* Start the writer thread. 0, or -1 with a message (e.g. data dir not writable). */
+int sl_persist_start(struct sl_runtime *rt, char *err, size_t errlen);
+
+/* Wait for the writer to drain what the workers produced and stop (after rt->stop and the workers). */
+void sl_persist_stop(struct sl_runtime *rt);
+
+#endif

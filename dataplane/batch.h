@@ -1,0 +1,84 @@
+/*
+ * batch.h — what travels between the stages: line batches (producer ->
+ * worker) and result batches (worker -> persistence -> ACK fan-out).
+ *
+ * Both come from rte_mempools created once at start-up, move through
+ * rte_rings as pointers, and are returned to their pool by the last
+ * stage that reads them. A batch belongs to one document and holds a run
+ * of consecutive line numbers.
+ */
+#ifndef SLUICE_BATCH_H
+#define SLUICE_BATCH_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+
+#define SL_BATCH_LINES 64u
+#define SL_BATCH_DATA (32u * 1024u)   /* bytes of line text per batch */
+
+struct sl_line_ref {
+	uint32_t off;     /* into data[] */
+	uint32_t len;
+	uint32_t flags;   /* SL_LINE_* from split.h */
+};
+
+struct sl_line_batch {
+	uint32_t doc;              /* document slot (doc.h) */
+	uint32_t doc_gen;          /* slot generation, guards against reuse */
+	uint16_t tenant;           /* index into config tenants */
+	uint16_t producer;         /* dispatch producer index that sent it */
+	uint16_t n_lines;
+	uint16_t reserved;
+	uint32_t data_used;
+	uint64_t first_line;       /* line number of line[0], 1-based */
+	uint64_t enq_tsc;          /* when it was enqueued (latency, load) */
+	struct sl_line_ref line[SL_BATCH_LINES];
+	char data[SL_BATCH_DATA];
+} __rte_cache_aligned;
+
+/* Result of one line. Reason codes are below; detail depends on the reason. */
+struct sl_result {
+	uint64_t line;
+	uint16_t status;           /* SL_ST_OK or SL_ST_ERROR */
+	uint16_t reason;           /* enum sl_reason */
+	uint32_t fields;           /* field count found */
+	uint32_t detail;           /* e.g. expected column count, or 1-based field index */
+	uint32_t reserved;
+};
+
+enum sl_status { SL_ST_OK = 0, SL_ST_ERROR = 1 };
+
+enum sl_reason {
+	SL_R_NONE = 0,
+	SL_R_COLUMNS,          /* detail = expected column count */
+	SL_R_BARE_QUOTE,       /* '"' inside an unquoted field; detail = field index */
+	SL_R_AFTER_QUOTE,      /* bytes after a closing quote; detail = field index */
+	SL_R_UNTERMINATED,     /* document ended inside a quoted field */
+	SL_R_OVERSIZE,         /* line longer than max_line_bytes; detail = the limit */
+	SL_R__COUNT
+};
+
+/* Result batch kinds: ordinary results, or the end-of-document summary. */
+enum sl_rbatch_kind { SL_RB_RESULTS = 0, SL_RB_SUMMARY = 1 };
+
+struct sl_result_batch {
+	uint32_t doc;
+	uint32_t doc_gen;
+	uint16_t tenant;
+	uint16_t worker;
+	uint16_t n;
+	uint8_t kind;              /* enum sl_rbatch_kind */
+	uint8_t reserved;
+	/* SL_RB_SUMMARY only: */
+	uint64_t lines, ok, errors;
+	uint32_t fail_code;        /* slp_code: 0 = complete, else why the document failed */
+	uint32_t reserved2;
+	struct sl_result r[SL_BATCH_LINES];
+} __rte_cache_aligned;
+
+/* "expected 5 columns, got 3" style text for a result; returns bytes written (snprintf rules). */
+int sl_result_reason_text(const struct sl_result *r, char *buf, size_t cap);
+const char *sl_reason_name(enum sl_reason r);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * runtime.h — everything the stages share, built once by sluiced before
+ * any lcore starts and torn down after they all stop.
+ *
+ * Who owns what:
+ *   - pools and rings: created by sl_runtime_create(), freed by _destroy();
+ *   - work rings: one SP/SC ring per (producer, worker) pair. Producers are
+ *     the rx lcores (index 0..n_rx-1) and the websocket ingest thread
+ *     (index n_rx). A producer preempted mid-enqueue never stalls another;
+ *   - result rings: one SP/SC ring per worker, consumed by persistence;
+ *   - ack ring: persistence -> websocket thread (SP/SC);
+ *   - msg rings (struct sl_msg by value): rx -> manager and manager -> rx
+ *     per rx lcore (SP/SC); manager|ws -> persist (MP/SC, per document
+ *     only); ws -> manager (SP/SC).
+ */
+#ifndef SLUICE_RUNTIME_H
+#define SLUICE_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include "../config/config.h"
+#include "batch.h"
+#include "doc.h"
+#include "msg.h"
+#include "stats.h"
+
+#define SL_MAX_PRODUCERS (SL_MAX_RX_LCORES + 1)
+#define SL_WORK_RING_SIZE 256      /* batches per (producer, worker) ring */
+#define SL_RESULT_RING_SIZE 1024   /* result batches per worker */
+#define SL_MSG_RING_SIZE 1024
+
+/* What a producer publishes so others can estimate a worker's load. */
+struct sl_producer_load {
+	uint64_t lines_sent[SL_MAX_WORKERS];   /* written by the producer only */
+} __rte_cache_aligned;
+
+struct sl_worker_state {
+	uint64_t lines_done;                     /* written by the worker only */
+	unsigned lcore_id;
+	unsigned socket;
+	atomic_int running;
+} __rte_cache_aligned;
+
+struct sl_runtime {
+	const struct sl_config *cfg;
+	atomic_int stop;                        /* set on SIGINT/SIGTERM; every loop checks it */
+
+	uint16_t port_id;
+	unsigned n_rx;                          /* rx lcores (= rx/tx queue pairs) */
+	unsigned n_workers;                     /* all sockets */
+	unsigned n_producers;                   /* n_rx + 1 (ingest) */
+	unsigned ingest_producer;               /* = n_rx */
+	unsigned rx_lcore[SL_MAX_RX_LCORES];    /* lcore ids */
+	unsigned worker_lcore[SL_MAX_WORKERS];
+
+	struct rte_mempool *mbuf_pool;
+	struct rte_mempool *batch_pool;         /* struct sl_line_batch */
+	struct rte_mempool *result_pool;        /* struct sl_result_batch */
+
+	struct rte_ring *work[SL_MAX_PRODUCERS][SL_MAX_WORKERS];
+	struct rte_ring *results[SL_MAX_WORKERS];
+	struct rte_ring *acks;                  /* persist -> ws: struct sl_result_batch * */
+	struct rte_ring *rx_to_mgr[SL_MAX_RX_LCORES];
+	struct rte_ring *mgr_to_rx[SL_MAX_RX_LCORES];
+	struct rte_ring *to_persist;            /* struct sl_msg, MP/SC */
+	struct rte_ring *ws_to_mgr;             /* struct sl_msg */
+
+	struct sl_doc_table *docs;
+
+	struct sl_producer_load load[SL_MAX_PRODUCERS];
+	struct sl_worker_state workers[SL_MAX_WORKERS];
+
+	/* counters: one struct per owner */
+	struct sl_rx_stats rx_stats[SL_MAX_RX_LCORES];
+	struct sl_worker_stats worker_stats[SL_MAX_WORKERS];
+	struct sl_persist_stats persist_stats;
+	struct sl_ws_stats ws_stats;
+	/* [producer or worker or control][tenant]; row n_producers + w is worker w, last row control */
+	struct sl_tenant_stats *tenant_stats;   /* (n_producers + n_workers + 1) * n_tenants */
+
+	void (*wake_ws)(void);                  /* persistence calls it after pushing to acks */
+};
+
+static inline struct sl_tenant_stats *
+sl_tenant_row(struct sl_runtime *rt, unsigned row)
+{
+	return &rt->tenant_stats[(size_t)row * rt->cfg->n_tenants];
+}
+
+static inline unsigned sl_row_worker(const struct sl_runtime *rt, unsigned w) { return rt->n_producers + w; }
+static inline unsigned sl_row_control(const struct sl_runtime *rt) { return rt->n_producers + rt->n_workers; }
+
+/* After EAL init: pools, rings, doc table. Returns 0 or -1 with a message in err. */
+int sl_runtime_create(struct sl_runtime *rt, const struct sl_config *cfg, char *err, size_t errlen);
+void sl_runtime_destroy(struct sl_runtime *rt);
+
+#endif

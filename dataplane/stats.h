@@ -1,0 +1,74 @@
+/*
+ * stats.h — counters, one struct per lcore (or thread), written only by
+ * its owner, summed by whoever reads (telemetry, sluicectl). Plain
+ * uint64_t stores on the hot path; readers tolerate a torn view across
+ * counters, never within one (aligned 64-bit stores are atomic on x86-64
+ * and arm64).
+ */
+#ifndef SLUICE_STATS_H
+#define SLUICE_STATS_H
+
+#include <stdint.h>
+
+#include <rte_common.h>
+
+#include "slp.h"
+
+/* rx lcore: what came in and what was done with it. */
+struct sl_rx_stats {
+	uint64_t polls, busy_polls;
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_dropped;
+	uint64_t arp_replies, icmp_replies;
+	uint64_t drop_not_ipv4, drop_bad_ip, drop_not_ours, drop_not_udp, drop_bad_udp, drop_wrong_port;
+	uint64_t slp_bad[SLP_DEC__COUNT];           /* by decode error */
+	uint64_t slp_frames[4];                      /* OPEN, DATA, FIN, other accepted */
+	uint64_t slp_unknown_stream;                 /* DATA/FIN for no stream */
+	uint64_t slp_out_of_order;                   /* DATA not at the contiguous position: dropped */
+	uint64_t slp_duplicate;                      /* DATA entirely before the position: dropped */
+	uint64_t slp_beyond_window;                  /* DATA past position + window */
+	uint64_t slp_pressure_drops;                 /* DATA refused: no batches or dispatch backlog */
+	uint64_t slp_streams_full;                   /* OPEN refused: stream table full */
+	uint64_t slp_after_fin;                      /* DATA after the document was complete */
+	uint64_t slp_checksum_failed, slp_length_failed;
+	uint64_t streams_opened, streams_closed, streams_expired;
+	uint64_t lines, line_bytes, batches;
+	uint64_t dispatch_retries;
+} __rte_cache_aligned;
+
+/* worker lcore */
+struct sl_worker_stats {
+	uint64_t polls, busy_polls;
+	uint64_t batches, lines, ok, errors;
+	uint64_t busy_cycles;
+	uint64_t result_retries;                     /* result ring full: waited on persistence */
+	uint64_t heartbeat;                          /* bumped every loop: liveness */
+} __rte_cache_aligned;
+
+/* per tenant, per producer-or-worker: indexed [tenant] in arrays owned by one thread */
+struct sl_tenant_stats {
+	uint64_t lines_in;                           /* lines produced (rx/ingest) */
+	uint64_t lines_ok, lines_error;              /* processed (worker) */
+	uint64_t docs_accepted, docs_rejected;       /* decided (manager/ws) */
+	uint64_t bad_token;
+};
+
+/* persistence thread */
+struct sl_persist_stats {
+	uint64_t batches, records, bytes, fsyncs;
+	uint64_t last_batch_records;
+	uint64_t last_batch_ns;
+	uint64_t write_errors, retries;
+	uint64_t docs_completed;
+} __rte_cache_aligned;
+
+/* websocket thread */
+struct sl_ws_stats {
+	uint64_t subscribers, subscribers_total;
+	uint64_t uploads, uploads_total;
+	uint64_t acks_sent, ack_messages, summaries_sent;
+	uint64_t refused_auth, refused_path, refused_tenant, refused_revision;
+	uint64_t culled_slow;
+	uint64_t ingest_lines, ingest_bytes, ingest_pauses;
+} __rte_cache_aligned;
+
+#endif

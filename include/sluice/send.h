@@ -1,0 +1,43 @@
+/*
+ * sluice/send.h — send a document to a Sluice appliance over SLP (UDP).
+ *
+ * A small library tenants can embed; sluice-send is a thin CLI over it.
+ * Kernel UDP sockets, no DPDK needed. One call sends one document and
+ * returns once the appliance has confirmed it (DONE), refused it
+ * (REJECT), or stopped answering.
+ */
+#ifndef SLUICE_SEND_H
+#define SLUICE_SEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sl_send_opts {
+	const char *host;          /* appliance IPv4 address or name */
+	uint16_t port;             /* SLP UDP port */
+	const char *tenant;
+	const char *token;
+	const char *doc;
+	uint64_t revision;
+	uint32_t payload;          /* DATA payload bytes per datagram (<= 1448); 0 = default 1400 */
+	uint32_t timeout_ms;       /* give up after this long without any answer; 0 = default 5000 */
+	int progress;              /* print progress to stderr while sending */
+};
+
+struct sl_send_result {
+	int code;                  /* slp_code: 0 = confirmed; otherwise why it failed */
+	char reason[192];          /* human-readable: from the appliance, or the local failure */
+	uint64_t bytes, lines, ok, errors;
+	uint64_t datagrams, retransmits;
+	double seconds;
+};
+
+/*
+ * Send len bytes as one document. Returns 0 when the appliance confirmed
+ * every line (res->code == 0), 1 when it refused or failed the document
+ * (res->code, res->reason), -1 on a local or network failure (res->reason).
+ */
+int sl_send_document(const struct sl_send_opts *o, const void *doc, size_t len,
+		     struct sl_send_result *res);
+
+#endif
