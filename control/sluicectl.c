@@ -1,1 +1,753 @@
-/* placeholder: being written */
+/*
+ * sluicectl.c — the operator's CLI: what is sluiced doing right now?
+ *
+ *   sluicectl [-c CONFIG | -p PREFIX] [--runtime-dir DIR] [--json] COMMAND
+ *
+ * It talks to sluiced through DPDK's telemetry socket (the /sluice/...
+ * commands registered by control/telemetry.c), so it needs no DPDK, no
+ * shared memory and no privileges beyond opening that socket, and it
+ * cannot disturb the dataplane: the daemon answers on its telemetry
+ * thread. The socket is
+ *   <runtime dir>/<file prefix>/dpdk_telemetry.v2      (SOCK_SEQPACKET)
+ * where the runtime dir follows DPDK's own rule (/var/run/dpdk for root,
+ * $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk otherwise) and the file prefix is
+ * the EAL --file-prefix sluiced was started with ([dataplane] file_prefix).
+ *
+ * The v2 protocol: on connect the server sends one JSON greeting
+ * {"version":..., "pid":..., "max_output_len":N}; then each message we
+ * send is one command ("/sluice/status" or "/ethdev/stats,0") and each
+ * message back is one JSON object {"<command>": <value>}, value null for
+ * an unknown command or a refused parameter.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../config/config.h"
+
+#define DEFAULT_CONFIG "/etc/sluice/sluice.conf"
+#define DEFAULT_PREFIX "sluice"
+#define SOCKET_NAME "dpdk_telemetry.v2"
+#define REPLY_TIMEOUT_S 5
+#define MAX_CMD_LEN 1024          /* what DPDK's telemetry thread reads per command */
+#define MAX_PAGES 1000            /* a bound on paging, in case a reply never ends */
+
+enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+static const char *progname = "sluicectl";
+
+struct ctl {
+	const char *prefix;
+	bool json;
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *buf;                /* one reply: max_output_len from the greeting, + NUL */
+	size_t buf_len;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: %s [-c CONFIG | -p PREFIX] [--runtime-dir DIR] [--json] COMMAND\n"
+		"\n"
+		"Show what a running sluiced is doing, through its DPDK telemetry socket.\n"
+		"\n"
+		"commands:\n"
+		"  status       summary, per-lcore table and per-tenant table\n"
+		"  lcores       per-lcore counters (rx lcores and workers)\n"
+		"  tenants      per-tenant counters\n"
+		"  drops [RX]   every drop and rejection counter (all rx lcores, or lcore RX)\n"
+		"  raw CMD      send any telemetry command, e.g. raw /ethdev/stats,0 or raw /help\n"
+		"\n"
+		"options:\n"
+		"  -c, --config FILE      read the file prefix from FILE's [dataplane] file_prefix\n"
+		"                         (default " DEFAULT_CONFIG " if it exists)\n"
+		"  -p, --prefix PREFIX    the EAL file prefix sluiced runs with (default \"" DEFAULT_PREFIX "\")\n"
+		"      --runtime-dir DIR  where DPDK keeps its per-prefix folders (default /var/run/dpdk\n"
+		"                         for root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk)\n"
+		"  -j, --json             print the JSON replies instead of tables\n"
+		"  -h, --help             show this help\n",
+		progname);
+}
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n\n");
+	usage(stderr);
+	exit(EXIT_USAGE);
+}
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_FAIL);
+}
+
+/* ---- finding the daemon ------------------------------------------------ */
+
+/*
+ * The file prefix: --prefix wins; then -c CONFIG (an error there is fatal:
+ * the operator asked for that file); then the default config if present
+ * (an error there only warns: it should not lock the operator out).
+ */
+static const char *
+resolve_prefix(const char *prefix, const char *config)
+{
+	static char from_config[sizeof(((struct sl_config *)0)->file_prefix)];
+	bool explicit = config != NULL;
+	struct sl_config *cfg;
+	char err[512];
+
+	if (prefix != NULL)
+		return prefix;
+	if (!explicit) {
+		if (access(DEFAULT_CONFIG, F_OK) != 0)
+			return DEFAULT_PREFIX;
+		config = DEFAULT_CONFIG;
+	}
+	cfg = calloc(1, sizeof(*cfg));     /* ~200 KiB: not on the stack */
+	if (cfg == NULL)
+		die("out of memory reading %s", config);
+	if (sl_config_load(config, cfg, err, sizeof(err)) != 0) {
+		if (explicit)
+			die("%s", err);
+		fprintf(stderr, "%s: warning: %s; using file prefix '%s' (pass -p PREFIX to choose)\n",
+			progname, err, DEFAULT_PREFIX);
+		free(cfg);
+		return DEFAULT_PREFIX;
+	}
+	snprintf(from_config, sizeof(from_config), "%s",
+		 cfg->file_prefix[0] != '\0' ? cfg->file_prefix : DEFAULT_PREFIX);
+	free(cfg);
+	return from_config;
+}
+
+/*
+ * Where DPDK puts <prefix>/: the same rule as EAL's runtime dir. A
+ * non-root operator looking at a root daemon is common, so /var/run/dpdk
+ * is tried after the user's own directory.
+ */
+static unsigned
+runtime_dirs(const char *explicit_dir, char dirs[][SL_PATH_MAX])
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	unsigned n = 0;
+
+	if (explicit_dir != NULL) {
+		snprintf(dirs[n++], SL_PATH_MAX, "%s", explicit_dir);
+		return n;
+	}
+	if (getuid() != 0)
+		snprintf(dirs[n++], SL_PATH_MAX, "%s/dpdk", xdg != NULL && *xdg != '\0' ? xdg : "/tmp");
+	snprintf(dirs[n++], SL_PATH_MAX, "/var/run/dpdk");
+	return n;
+}
+
+static void
+set_path(struct ctl *c, const char *dir)
+{
+	int n = snprintf(c->path, sizeof(c->path), "%s/%s/%s", dir, c->prefix, SOCKET_NAME);
+
+	if (n < 0 || (size_t)n >= sizeof(c->path))
+		die("socket path too long: %s/%s/%s (a unix socket path holds at most %zu bytes;"
+		    " use a shorter --runtime-dir or prefix)", dir, c->prefix, SOCKET_NAME,
+		    sizeof(c->path) - 1);
+}
+
+static void
+read_greeting(struct ctl *c)
+{
+	char greet[1024];
+	json_error_t jerr;
+	json_t *g, *max;
+	ssize_t n = recv(c->fd, greet, sizeof(greet) - 1, 0);
+
+	if (n == 0)
+		die("%s closed the connection at once: too many telemetry clients connected?"
+		    " (DPDK serves a few at a time; retry)", c->path);
+	if (n < 0)
+		die("no greeting from %s: %s (is the process behind it a DPDK application?)",
+		    c->path, errno == EAGAIN ? "timed out" : strerror(errno));
+	greet[n] = '\0';
+	g = json_loads(greet, 0, &jerr);
+	max = json_object_get(g, "max_output_len");
+	c->buf_len = json_is_integer(max) && json_integer_value(max) > 0
+		? (size_t)json_integer_value(max) : 16384;
+	json_decref(g);
+	c->buf = malloc(c->buf_len + 1);
+	if (c->buf == NULL)
+		die("out of memory");
+}
+
+static void
+tel_connect(struct ctl *c, const char *explicit_dir)
+{
+	char dirs[2][SL_PATH_MAX];
+	unsigned n = runtime_dirs(explicit_dir, dirs);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
+	struct stat st;
+	unsigned i;
+
+	/* The first directory holding our prefix's socket is the one. */
+	for (i = 0; i < n; i++) {
+		set_path(c, dirs[i]);
+		if (stat(c->path, &st) == 0)
+			break;
+		/* DPDK makes <prefix>/ mode 0700: another user's daemon shows up as EACCES. */
+		if (errno == EACCES)
+			die("cannot reach %s: %s (a sluiced there belongs to another user: run sluicectl as"
+			    " that user or as root)", c->path, strerror(errno));
+	}
+	if (i == n) {
+		set_path(c, dirs[0]);
+		die("sluiced does not seem to be running with file prefix '%s': %s: %s"
+		    " (start it, or pass --prefix / -c)%s%s%s", c->prefix, c->path, strerror(ENOENT),
+		    n > 1 ? "; also looked in " : "", n > 1 ? dirs[1] : "", n > 1 ? "/" : "");
+	}
+
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		die("socket: %s", strerror(errno));
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+
+		if (e == ECONNREFUSED)
+			die("sluiced does not seem to be running with file prefix '%s': %s: %s"
+			    " (a socket left by a process that has exited; start sluiced)",
+			    c->prefix, c->path, strerror(e));
+		if (e == EACCES || e == EPERM)
+			die("cannot connect to %s: %s (sluiced runs as another user: run sluicectl"
+			    " as that user or as root)", c->path, strerror(e));
+		die("cannot connect to %s: %s", c->path, strerror(e));
+	}
+	read_greeting(c);
+}
+
+/* ---- asking ------------------------------------------------------------ */
+
+/* Send one command, return the whole reply object {"<cmd>": value}. */
+static json_t *
+tel_request(struct ctl *c, const char *cmd)
+{
+	json_error_t jerr;
+	json_t *reply;
+	ssize_t n;
+
+	if (strlen(cmd) >= MAX_CMD_LEN)
+		die("command too long (%zu bytes; telemetry reads at most %d)", strlen(cmd),
+		    MAX_CMD_LEN - 1);
+	if (send(c->fd, cmd, strlen(cmd), MSG_NOSIGNAL) < 0)   /* a closed peer: an error, not SIGPIPE */
+		die("sending '%s' to %s: %s", cmd, c->path, strerror(errno));
+	n = recv(c->fd, c->buf, c->buf_len, MSG_TRUNC);
+	if (n == 0)
+		die("sluiced closed the telemetry connection while answering '%s' (did it stop?)", cmd);
+	if (n < 0 && errno == EAGAIN)
+		die("no answer to '%s' from %s within %d s (is sluiced stuck?)", cmd, c->path,
+		    REPLY_TIMEOUT_S);
+	if (n < 0)
+		die("no answer to '%s' from %s: %s", cmd, c->path, strerror(errno));
+	if ((size_t)n > c->buf_len)
+		die("the reply to '%s' is larger than the %zu bytes the greeting announced", cmd,
+		    c->buf_len);
+	c->buf[n] = '\0';
+	reply = json_loads(c->buf, 0, &jerr);
+	/* A counter past 2^63 does not fit jansson's integer: read such a reply as reals. */
+	if (reply == NULL)
+		reply = json_loads(c->buf, JSON_DECODE_INT_AS_REAL, &jerr);
+	if (!json_is_object(reply))
+		die("the reply to '%s' is not a JSON object: %s (line %d): %.200s", cmd, jerr.text,
+		    jerr.line, c->buf);
+	return reply;
+}
+
+/* The value of a /sluice/... command; a null value means sluiced does not know it. */
+static json_t *
+tel_value(struct ctl *c, const char *cmd, const char *key)
+{
+	json_t *reply = tel_request(c, cmd);
+	json_t *v = json_incref(json_object_get(reply, key));
+
+	json_decref(reply);
+	if (!json_is_object(v))
+		die("'%s' got no answer from the process with file prefix '%s' (%s):"
+		    " is it sluiced, and of the same version as this sluicectl?", cmd, c->prefix, c->path);
+	return v;
+}
+
+/*
+ * A paged /sluice/... command (telemetry.h): ask from row 0, then from
+ * the number of rows received so far, until a page comes back empty.
+ * Rows are merged into one object in order; a key seen twice (two tenant
+ * names that differ only by '.' versus '-', across pages) keeps both.
+ */
+static json_t *
+tel_paged(struct ctl *c, const char *cmd)
+{
+	json_t *all = json_object();
+	size_t first = 0;
+
+	for (int page = 0; page < MAX_PAGES; page++) {
+		char req[MAX_CMD_LEN];
+		const char *key;
+		json_t *v, *row;
+
+		snprintf(req, sizeof(req), "%s,%zu", cmd, first);
+		v = tel_value(c, req, cmd);
+		if (json_object_size(v) == 0) {
+			json_decref(v);
+			return all;
+		}
+		first += json_object_size(v);
+		json_object_foreach(v, key, row) {
+			char alt[512];
+			const char *k = key;     /* the foreach walks by key: never change it */
+
+			if (json_object_get(all, k) != NULL) {
+				snprintf(alt, sizeof(alt), "%s_%zu", k, json_object_size(all));
+				k = alt;
+			}
+			json_object_set(all, k, row);
+		}
+		json_decref(v);
+	}
+	die("'%s' kept sending pages (%d of them): giving up", cmd, MAX_PAGES);
+}
+
+/* ---- printing ---------------------------------------------------------- */
+
+/* One value as table text. */
+static void
+cell(char *out, size_t len, const json_t *v)
+{
+	char *dump;
+
+	switch (json_typeof(v)) {
+	case JSON_INTEGER:
+		snprintf(out, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		break;
+	case JSON_REAL:
+		snprintf(out, len, "%.0f", json_real_value(v));
+		break;
+	case JSON_STRING:
+		snprintf(out, len, "%s", json_string_value(v));
+		break;
+	case JSON_TRUE:
+		snprintf(out, len, "true");
+		break;
+	case JSON_FALSE:
+		snprintf(out, len, "false");
+		break;
+	case JSON_NULL:
+		snprintf(out, len, "-");
+		break;
+	default:
+		dump = json_dumps(v, JSON_COMPACT);
+		snprintf(out, len, "%s", dump != NULL ? dump : "?");
+		free(dump);
+		break;
+	}
+}
+
+static void
+print_json(const json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2));
+
+	if (s == NULL)
+		die("cannot format the reply as JSON");
+	puts(s);
+	free(s);
+}
+
+static void
+print_duration(uint64_t s)
+{
+	if (s >= 86400)
+		printf(" (%llud %02lluh %02llum)", (unsigned long long)(s / 86400),
+		       (unsigned long long)(s / 3600 % 24), (unsigned long long)(s / 60 % 60));
+	else
+		printf(" (%lluh %02llum %02llus)", (unsigned long long)(s / 3600),
+		       (unsigned long long)(s / 60 % 60), (unsigned long long)(s % 60));
+}
+
+/* key: value lines, aligned; a nested object becomes an indented block. */
+static void
+print_dict(const json_t *d, int indent)
+{
+	size_t width = 0;
+	const char *key;
+	json_t *v;
+	char text[256];
+
+	json_object_foreach((json_t *)d, key, v)
+		if (!json_is_object(v) && strlen(key) > width)
+			width = strlen(key);
+	json_object_foreach((json_t *)d, key, v) {
+		if (json_is_object(v))
+			continue;
+		cell(text, sizeof(text), v);
+		printf("%*s%-*s  %s", indent, "", (int)width + 1, key, text);
+		if (strcmp(key, "uptime_s") == 0 && json_is_integer(v))
+			print_duration((uint64_t)json_integer_value(v));
+		putchar('\n');
+	}
+	json_object_foreach((json_t *)d, key, v) {
+		if (!json_is_object(v))
+			continue;
+		printf("%*s%s:\n", indent, "", key);
+		print_dict(v, indent + 2);
+	}
+}
+
+/*
+ * A table of rows (objects with the same keys): the first column is the
+ * row's key (or its "name" field), then one column per field of the
+ * first row, skipping "id" and "name". Numbers right-aligned.
+ */
+#define MAX_COLS 32
+
+static void
+print_table(const char *title, const char *first_col, json_t **rows, const char **names, size_t n)
+{
+	const char *cols[MAX_COLS];
+	size_t width[MAX_COLS + 1];
+	size_t ncols = 0;
+	const char *key;
+	json_t *v;
+	char text[256];
+
+	if (n == 0)
+		return;
+	json_object_foreach(rows[0], key, v) {
+		if (strcmp(key, "id") != 0 && strcmp(key, "name") != 0 && ncols < MAX_COLS)
+			cols[ncols++] = key;
+	}
+	width[0] = strlen(first_col);
+	for (size_t c = 0; c < ncols; c++)
+		width[c + 1] = strlen(cols[c]);
+	for (size_t r = 0; r < n; r++) {
+		if (strlen(names[r]) > width[0])
+			width[0] = strlen(names[r]);
+		for (size_t c = 0; c < ncols; c++) {
+			cell(text, sizeof(text), json_object_get(rows[r], cols[c]));
+			if (strlen(text) > width[c + 1])
+				width[c + 1] = strlen(text);
+		}
+	}
+
+	printf("%s\n", title);
+	printf("  %-*s", (int)width[0], first_col);
+	for (size_t c = 0; c < ncols; c++)
+		printf("  %*s", (int)width[c + 1], cols[c]);
+	putchar('\n');
+	for (size_t r = 0; r < n; r++) {
+		printf("  %-*s", (int)width[0], names[r]);
+		for (size_t c = 0; c < ncols; c++) {
+			v = json_object_get(rows[r], cols[c]);
+			cell(text, sizeof(text), v);
+			if (json_is_string(v))
+				printf("  %-*s", (int)width[c + 1], text);
+			else
+				printf("  %*s", (int)width[c + 1], text);
+		}
+		putchar('\n');
+	}
+}
+
+/* Rows whose key starts with prefix, in reply order. */
+static size_t
+select_rows(json_t *all, const char *prefix, bool use_name, json_t **rows, const char **names,
+	    size_t cap)
+{
+	size_t n = 0;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(all, key, v) {
+		json_t *name = json_object_get(v, "name");
+
+		if (!json_is_object(v) || strncmp(key, prefix, strlen(prefix)) != 0 || n == cap)
+			continue;
+		rows[n] = v;
+		names[n] = use_name && json_is_string(name) ? json_string_value(name) : key;
+		n++;
+	}
+	return n;
+}
+
+static void
+print_lcores(json_t *all)
+{
+	size_t cap = json_object_size(all) + 1;
+	json_t **rows = calloc(cap, sizeof(*rows));
+	const char **names = calloc(cap, sizeof(*names));
+	size_t n;
+
+	if (rows == NULL || names == NULL)
+		die("out of memory");
+	n = select_rows(all, "rx", false, rows, names, cap);
+	print_table("rx lcores", "name", rows, names, n);
+	if (n == 0)
+		printf("rx lcores\n  (none)\n");
+	putchar('\n');
+	n = select_rows(all, "worker", false, rows, names, cap);
+	print_table("workers", "name", rows, names, n);
+	if (n == 0)
+		printf("workers\n  (none)\n");
+	free(rows);
+	free(names);
+}
+
+static void
+print_tenants(json_t *all)
+{
+	size_t cap = json_object_size(all) + 1;
+	json_t **rows = calloc(cap, sizeof(*rows));
+	const char **names = calloc(cap, sizeof(*names));
+	size_t n;
+
+	if (rows == NULL || names == NULL)
+		die("out of memory");
+	n = select_rows(all, "", true, rows, names, cap);
+	if (n == 0)
+		printf("tenants\n  (none configured)\n");
+	print_table("tenants", "tenant", rows, names, n);
+	free(rows);
+	free(names);
+}
+
+static void
+print_drops(json_t *d)
+{
+	unsigned long long total = 0;
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(d, key, v)
+		if (json_is_integer(v))
+			total += (unsigned long long)json_integer_value(v);
+	print_dict(d, 0);
+	printf("%s\n", "----");
+	printf("total %llu\n", total);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static int
+run_status(struct ctl *c)
+{
+	json_t *status = tel_value(c, "/sluice/status", "/sluice/status");
+	json_t *lcores = tel_paged(c, "/sluice/lcores");
+	json_t *tenants = tel_paged(c, "/sluice/tenants");
+
+	if (c->json) {
+		json_t *all = json_pack("{s:o, s:o, s:o}", "/sluice/status", status,
+					"/sluice/lcores", lcores, "/sluice/tenants", tenants);
+
+		print_json(all);
+		json_decref(all);
+		return 0;
+	}
+	printf("sluiced on file prefix '%s' (%s)\n", c->prefix, c->path);
+	print_dict(status, 2);
+	putchar('\n');
+	print_lcores(lcores);
+	putchar('\n');
+	print_tenants(tenants);
+	json_decref(status);
+	json_decref(lcores);
+	json_decref(tenants);
+	return 0;
+}
+
+static int
+run_paged(struct ctl *c, const char *cmd, void (*print)(json_t *))
+{
+	json_t *all = tel_paged(c, cmd);
+
+	if (c->json) {
+		json_t *wrapped = json_pack("{s:O}", cmd, all);
+
+		print_json(wrapped);
+		json_decref(wrapped);
+	} else {
+		print(all);
+	}
+	json_decref(all);
+	return 0;
+}
+
+static int
+run_drops(struct ctl *c, const char *rx)
+{
+	char cmd[64];
+	json_t *d;
+
+	if (rx != NULL)
+		snprintf(cmd, sizeof(cmd), "/sluice/drops,%s", rx);
+	else
+		snprintf(cmd, sizeof(cmd), "/sluice/drops");
+	{
+		json_t *reply = tel_request(c, cmd);
+
+		d = json_incref(json_object_get(reply, "/sluice/drops"));
+		json_decref(reply);
+	}
+	if (!json_is_object(d)) {
+		if (rx != NULL)
+			die("'%s' was refused: there is no rx lcore %s (see 'sluicectl lcores' for"
+			    " the rx lcores, numbered from 0)", cmd, rx);
+		die("'%s' got no answer from the process with file prefix '%s': is it sluiced?",
+		    cmd, c->prefix);
+	}
+	if (c->json) {
+		json_t *wrapped = json_pack("{s:O}", cmd, d);
+
+		print_json(wrapped);
+		json_decref(wrapped);
+	} else {
+		print_drops(d);
+	}
+	json_decref(d);
+	return 0;
+}
+
+static int
+run_raw(struct ctl *c, const char *cmd)
+{
+	json_t *reply = tel_request(c, cmd);
+	const char *key;
+	json_t *v;
+	int rc = 0;
+
+	print_json(reply);
+	/* A null value: unknown command, or one that refused its parameter. */
+	json_object_foreach(reply, key, v)
+		if (json_is_null(v)) {
+			fprintf(stderr, "%s: '%s' returned null: unknown command or bad parameter"
+				" (try: %s raw /help,%s  or  %s raw /)\n", progname, cmd, progname,
+				key, progname);
+			rc = EXIT_FAIL;
+		}
+	json_decref(reply);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "runtime-dir", required_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL, *prefix = NULL, *runtime_dir = NULL;
+	struct ctl c = { .fd = -1 };
+	const char *cmd;
+	int opt, rc;
+
+	if (argc > 0 && argv[0] != NULL)
+		progname = strrchr(argv[0], '/') != NULL ? strrchr(argv[0], '/') + 1 : argv[0];
+	while ((opt = getopt_long(argc, argv, "c:p:jh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'p':
+			prefix = optarg;
+			break;
+		case 'R':
+			runtime_dir = optarg;
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);      /* getopt already said what was wrong */
+			return EXIT_USAGE;
+		}
+	}
+	if (config != NULL && prefix != NULL)
+		usage_error("-c and --prefix both say where sluiced is: pass one of them");
+	if (prefix != NULL && (*prefix == '\0' || strchr(prefix, '/') != NULL))
+		usage_error("--prefix '%s': a file prefix is a non-empty name without '/'"
+			    " (the EAL --file-prefix, e.g. sluice)", prefix);
+	if (runtime_dir != NULL && *runtime_dir == '\0')
+		usage_error("--runtime-dir: empty directory name");
+	if (optind >= argc)
+		usage_error("missing command: status, lcores, tenants, drops or raw");
+
+	cmd = argv[optind++];
+	if (strcmp(cmd, "raw") == 0) {
+		if (argc - optind != 1)
+			usage_error("raw takes exactly one telemetry command, e.g. raw /ethdev/stats,0");
+		if (argv[optind][0] != '/')
+			usage_error("raw '%s': telemetry commands start with '/', e.g. /ethdev/stats,0"
+				    " (raw / lists them all)", argv[optind]);
+	} else if (strcmp(cmd, "drops") == 0) {
+		if (argc - optind > 1)
+			usage_error("drops takes at most one argument, the rx lcore index");
+		if (argc - optind == 1 && strspn(argv[optind], "0123456789") != strlen(argv[optind]))
+			usage_error("drops '%s': the rx lcore index is a number (0 for the first rx lcore)",
+				    argv[optind]);
+	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "lcores") == 0 ||
+		   strcmp(cmd, "tenants") == 0) {
+		if (optind != argc)
+			usage_error("%s takes no arguments ('%s' is extra)", cmd, argv[optind]);
+	} else {
+		usage_error("unknown command '%s': expected status, lcores, tenants, drops or raw", cmd);
+	}
+
+	c.prefix = resolve_prefix(prefix, config);
+	tel_connect(&c, runtime_dir);
+
+	if (strcmp(cmd, "status") == 0)
+		rc = run_status(&c);
+	else if (strcmp(cmd, "lcores") == 0)
+		rc = run_paged(&c, "/sluice/lcores", print_lcores);
+	else if (strcmp(cmd, "tenants") == 0)
+		rc = run_paged(&c, "/sluice/tenants", print_tenants);
+	else if (strcmp(cmd, "drops") == 0)
+		rc = run_drops(&c, optind < argc ? argv[optind] : NULL);
+	else
+		rc = run_raw(&c, argv[optind]);
+
+	close(c.fd);
+	free(c.buf);
+	return rc;
+}

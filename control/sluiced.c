@@ -1,1 +1,195 @@
-/* placeholder: being written */
+/*
+ * sluiced.c — the daemon: read the config, start EAL, bring up the port,
+ * start persistence and the websocket server, launch the rx and worker
+ * lcores, run the session manager on the main lcore until SIGINT/SIGTERM,
+ * then stop in the order that loses nothing already acknowledged:
+ * producers first, then workers (they drain), then persistence (it
+ * drains and syncs), then the websocket server, then the port.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+
+#include "../config/config.h"
+#include "../dataplane/runtime.h"
+#include "../dataplane/rx.h"
+#include "../dataplane/worker.h"
+#include "../drivers/port.h"
+#include "eal.h"
+#include "manager.h"
+#include "persist.h"
+#include "revisions.h"
+#include "telemetry.h"
+#include "ws.h"
+
+#define DEFAULT_CONFIG "/etc/sluice/sluice.conf"
+
+static struct sl_runtime rt;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	/* Only set the flag: every loop polls it, the main lcore does the teardown. */
+	atomic_store(&rt.stop, 1);
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: sluiced [-c CONFIG] [--check-config]\n"
+		"  -c, --config FILE   sluice.conf to use (default " DEFAULT_CONFIG ")\n"
+		"      --check-config  validate the config and exit (0 = valid)\n"
+		"  -h, --help          this text\n"
+		"EAL arguments come from the config ([dataplane]); see docs/operations.md.\n");
+}
+
+static void
+print_ready(const struct sl_config *cfg, const struct sl_port *port)
+{
+	char ip[16];
+	uint32_t a = cfg->ip;
+
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	printf("sluiced: ready: port %u (%s) %s udp/%u, %u rx lcore(s), %u workers, "
+	       "websocket %s:%u, data %s, %u tenant(s)\n",
+	       port->port_id, port->driver, ip, cfg->udp_port, rt.n_rx, rt.n_workers, cfg->listen_addr,
+	       cfg->listen_port, cfg->data_dir, cfg->n_tenants);
+	fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = DEFAULT_CONFIG;
+	bool check_only = false;
+	struct sl_config *cfg;
+	struct sl_eal_args eal;
+	struct sl_port port;
+	struct sl_revisions *revs = NULL;
+	struct sl_rx_ctx *rx[SL_MAX_RX_LCORES] = { NULL };
+	struct sl_worker_arg wargs[SL_MAX_WORKERS];
+	char err[512];
+	int opt, status = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 'C': check_only = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "sluiced: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		fprintf(stderr, "sluiced: out of memory\n");
+		return 1;
+	}
+	if (sl_config_load(path, cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		free(cfg);
+		return 2;
+	}
+	if (sl_eal_args_build(cfg, &eal, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sluiced: %s: %s\n", path, err);
+		free(cfg);
+		return 2;
+	}
+	if (check_only) {
+		printf("sluiced: %s is valid: %u tenant(s), %u rx lcore(s), %u workers on %u socket(s)\n", path,
+		       cfg->n_tenants, cfg->rx_lcores, eal.n_workers, eal.n_sockets);
+		free(cfg);
+		return 0;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (rte_eal_init(eal.argc, eal.argv) < 0) {
+		fprintf(stderr, "sluiced: EAL init failed: %s (arguments from %s [dataplane])\n",
+			rte_strerror(rte_errno), path);
+		free(cfg);
+		return 1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (sl_runtime_create(&rt, cfg, err, sizeof(err)) != 0 ||
+	    sl_port_start(&port, cfg, rt.n_rx, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		goto out_eal;
+	}
+	rt.port_id = port.port_id;
+	rt.mbuf_pool = port.mbuf_pool;
+
+	if ((revs = sl_revisions_open(cfg->data_dir, err, sizeof(err))) == NULL ||
+	    sl_rx_setup(&rt, rx, err, sizeof(err)) != 0 ||
+	    sl_persist_start(&rt, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		goto out_port;
+	}
+	if (sl_ws_start(&rt, revs, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sluiced: %s\n", err);
+		atomic_store(&rt.stop, 1);
+		atomic_store(&rt.stop_workers, 1);
+		sl_persist_stop(&rt);
+		goto out_port;
+	}
+	sl_telemetry_register(&rt);
+
+	for (unsigned w = 0; w < rt.n_workers; w++) {
+		wargs[w].rt = &rt;
+		wargs[w].index = w;
+		rte_eal_remote_launch(sl_worker_main, &wargs[w], rt.worker_lcore[w]);
+	}
+	for (unsigned i = 0; i < rt.n_rx; i++)
+		rte_eal_remote_launch(sl_rx_main, rx[i], rt.rx_lcore[i]);
+	print_ready(cfg, &port);
+
+	sl_manager_run(&rt, revs);
+
+	printf("sluiced: stopping\n");
+	for (unsigned i = 0; i < rt.n_rx; i++)
+		rte_eal_wait_lcore(rt.rx_lcore[i]);
+	/* Relay what the rx lcores said last (END of documents they finished). */
+	while (sl_manager_poll(&rt, revs) > 0)
+		;
+	atomic_store(&rt.stop_workers, 1);
+	for (unsigned w = 0; w < rt.n_workers; w++)
+		rte_eal_wait_lcore(rt.worker_lcore[w]);
+	sl_persist_stop(&rt);
+	sl_ws_stop(&rt);
+	status = 0;
+
+out_port:
+	for (unsigned i = 0; i < rt.n_rx; i++)
+		sl_rx_teardown(rx[i], 1);
+	sl_port_stop(&port);
+	if (revs != NULL)
+		sl_revisions_close(revs);
+out_eal:
+	sl_runtime_destroy(&rt);
+	rte_eal_cleanup();
+	free(cfg);
+	printf("sluiced: stopped\n");
+	return status;
+}

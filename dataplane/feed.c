@@ -1,1 +1,156 @@
-/* placeholder: being written */
+/*
+ * feed.c — producer side: splitter output into line batches, batches into
+ * the producer's backlog, backlog to the workers.
+ */
+#include <string.h>
+
+#include <rte_mempool.h>
+
+#include "dispatch.h"
+#include "feed.h"
+
+/* Batches a producer keeps in reserve: a worst-case frame of 1-byte lines fills ~23. */
+#define SL_FEED_RESERVE 48u
+
+void
+sl_feed_init(struct sl_feed *f, struct sl_runtime *rt, unsigned producer,
+	     struct sl_backlog *bl, char *carry, uint32_t doc, uint32_t doc_gen, uint16_t tenant)
+{
+	memset(f, 0, sizeof(*f));
+	sl_split_init(&f->split, carry, rt->cfg->max_line_bytes);
+	f->rt = rt;
+	f->backlog = bl;
+	f->tstats = sl_tenant_row(rt, producer);
+	f->doc = doc;
+	f->doc_gen = doc_gen;
+	f->tenant = tenant;
+	f->producer = (uint16_t)producer;
+}
+
+bool
+sl_feed_room(struct sl_runtime *rt, const struct sl_backlog *bl, size_t n)
+{
+	/* A batch holds at least SL_BATCH_LINES lines or SL_BATCH_DATA bytes, whichever
+	 * comes first; n bytes make at most n + 1 lines. */
+	unsigned need = (unsigned)((n + 1) / SL_BATCH_LINES) + 2;
+
+	if (bl->count + need + 1 > SL_BACKLOG_MAX)
+		return false;
+	return rte_mempool_avail_count(rt->batch_pool) >= need + SL_FEED_RESERVE;
+}
+
+static void
+backlog_push(struct sl_backlog *bl, struct sl_line_batch *b)
+{
+	/* sl_feed_room() guaranteed space; the check keeps a bug from corrupting memory. */
+	RTE_VERIFY(bl->count < SL_BACKLOG_MAX);
+	bl->b[(bl->head + bl->count) % SL_BACKLOG_MAX] = b;
+	bl->count++;
+}
+
+static struct sl_line_batch *
+batch_new(struct sl_feed *f)
+{
+	void *obj;
+	struct sl_line_batch *b;
+
+	if (rte_mempool_get(f->rt->batch_pool, &obj) != 0) {
+		f->starved++;
+		return NULL;
+	}
+	b = obj;
+	b->doc = f->doc;
+	b->doc_gen = f->doc_gen;
+	b->tenant = f->tenant;
+	b->producer = f->producer;
+	b->n_lines = 0;
+	b->data_used = 0;
+	b->first_line = f->lines + 1;
+	return b;
+}
+
+static void
+batch_close(struct sl_feed *f)
+{
+	if (f->cur == NULL)
+		return;
+	if (f->cur->n_lines == 0) {
+		rte_mempool_put(f->rt->batch_pool, f->cur);
+	} else {
+		f->tstats[f->tenant].lines_in += f->cur->n_lines;
+		backlog_push(f->backlog, f->cur);
+	}
+	f->cur = NULL;
+}
+
+/* Splitter callback: one complete line. */
+static void
+on_line(void *ctx, const char *line, uint32_t len, uint32_t flags)
+{
+	struct sl_feed *f = ctx;
+	struct sl_line_batch *b = f->cur;
+
+	if (b != NULL && (b->n_lines == SL_BATCH_LINES || b->data_used + len > SL_BATCH_DATA)) {
+		batch_close(f);
+		b = NULL;
+	}
+	if (b == NULL) {
+		b = f->cur = batch_new(f);
+		if (b == NULL)
+			return; /* cannot happen after sl_feed_room(); counted in starved */
+	}
+	b->line[b->n_lines].off = b->data_used;
+	b->line[b->n_lines].len = len;
+	b->line[b->n_lines].flags = flags;
+	memcpy(b->data + b->data_used, line, len);
+	b->data_used += len;
+	b->n_lines++;
+	f->lines++;
+}
+
+void
+sl_feed_bytes(struct sl_feed *f, const void *p, size_t n)
+{
+	f->bytes += n;
+	sl_split_feed(&f->split, p, n, on_line, f);
+}
+
+void
+sl_feed_flush(struct sl_feed *f)
+{
+	batch_close(f);
+}
+
+uint64_t
+sl_feed_finish(struct sl_feed *f)
+{
+	sl_split_finish(&f->split, on_line, f);
+	batch_close(f);
+	return f->lines;
+}
+
+unsigned
+sl_backlog_dispatch(struct sl_runtime *rt, unsigned producer, struct sl_backlog *bl)
+{
+	while (bl->count > 0) {
+		/* Hand over the contiguous run from head (the backlog wraps). */
+		unsigned run = RTE_MIN(bl->count, SL_BACKLOG_MAX - bl->head);
+		unsigned sent = sl_dispatch_burst(rt, producer, &bl->b[bl->head], run);
+
+		bl->head = (bl->head + sent) % SL_BACKLOG_MAX;
+		bl->count -= sent;
+		if (sent < run)
+			break;
+	}
+	return bl->count;
+}
+
+void
+sl_backlog_drop(struct sl_runtime *rt, struct sl_backlog *bl)
+{
+	while (bl->count > 0) {
+		rte_mempool_put(rt->batch_pool, bl->b[bl->head]);
+		bl->head = (bl->head + 1) % SL_BACKLOG_MAX;
+		bl->count--;
+	}
+}

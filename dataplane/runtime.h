@@ -47,7 +47,8 @@ struct sl_worker_state {
 
 struct sl_runtime {
 	const struct sl_config *cfg;
-	atomic_int stop;                        /* set on SIGINT/SIGTERM; every loop checks it */
+	atomic_int stop;                        /* set on SIGINT/SIGTERM: producers stop taking input */
+	atomic_int stop_workers;                /* set once producers have stopped: workers drain and exit */
 
 	uint16_t port_id;
 	unsigned n_rx;                          /* rx lcores (= rx/tx queue pairs) */

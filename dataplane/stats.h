@@ -31,6 +31,8 @@ struct sl_rx_stats {
 	uint64_t slp_after_fin;                      /* DATA after the document was complete */
 	uint64_t slp_checksum_failed, slp_length_failed;
 	uint64_t streams_opened, streams_closed, streams_expired;
+	uint64_t slp_rejects[16];                    /* REJECTs sent, by slp_code */
+	uint64_t slp_from_appliance;                 /* appliance->sender frame types sent to us */
 	uint64_t lines, line_bytes, batches;
 	uint64_t dispatch_retries;
 } __rte_cache_aligned;

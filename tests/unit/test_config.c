@@ -1,1 +1,617 @@
-int main(void) { return 77; } /* placeholder */
+/*
+ * test_config.c — sluice.conf parsing and validation.
+ *
+ * Loads the shipped configs (found through $SLUICE_SRC, the source root)
+ * and inline ones written to temporary files, checks the parsed values,
+ * then walks every rejection path: each bad input must fail with one
+ * message naming the file, the line, the section, the key and what is
+ * expected. No DPDK involved.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+static int n_pass, n_fail;
+static int cur_failed;
+
+#define CHECK(cond) do {                                                   \
+		if (!(cond)) {                                             \
+			fprintf(stderr, "    %s:%d: check failed: %s\n",       \
+				__FILE__, __LINE__, #cond);                \
+			cur_failed = 1;                                    \
+		}                                                          \
+	} while (0)
+
+static void report(const char *name)
+{
+	if (cur_failed) {
+		n_fail++;
+		printf("FAIL %s\n", name);
+	} else {
+		n_pass++;
+		printf("ok   %s\n", name);
+	}
+	cur_failed = 0;
+}
+
+/* Write text to a fresh temporary file; its path goes into path (>= 32 bytes). */
+static void write_temp(const char *text, size_t len, char *path)
+{
+	strcpy(path, "/tmp/sluice-test-cfg-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		perror("mkstemp");
+		exit(2);
+	}
+	if (write(fd, text, len) != (ssize_t)len) {
+		perror("write");
+		exit(2);
+	}
+	close(fd);
+}
+
+static struct sl_config *cfg;
+static char err[1024];
+static char tmp_path[64];
+
+/* Load inline text; the temp file is removed afterwards, its name kept in tmp_path. */
+static int load_text_len(const char *text, size_t len)
+{
+	err[0] = '\0';
+	write_temp(text, len, tmp_path);
+	int rc = sl_config_load(tmp_path, cfg, err, sizeof(err));
+	unlink(tmp_path);
+	return rc;
+}
+
+static int load_text(const char *text)
+{
+	return load_text_len(text, strlen(text));
+}
+
+static int load_shipped(const char *rel)
+{
+	const char *src = getenv("SLUICE_SRC");
+	char path[1024];
+
+	if (src == NULL) {
+		fprintf(stderr, "    SLUICE_SRC is not set (the source root)\n");
+		return -2;
+	}
+	snprintf(path, sizeof(path), "%s/%s", src, rel);
+	err[0] = '\0';
+	int rc = sl_config_load(path, cfg, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "    %s\n", err);
+	return rc;
+}
+
+/* ---- good configs ----------------------------------------------------- */
+
+static void test_demo_conf(void)
+{
+	CHECK(load_shipped("config/demo.conf") == 0);
+	CHECK(strcmp(cfg->vdev, "net_af_packet0,iface=sl-demo0") == 0);
+	CHECK(cfg->pci[0] == '\0');
+	CHECK(cfg->ip == ((198u << 24) | (18u << 16) | (0u << 8) | 2u));
+	CHECK(cfg->udp_port == 7878);
+	CHECK(cfg->rx_lcores == 1);
+	CHECK(cfg->workers_per_socket == 10);
+	CHECK(cfg->idle == SL_IDLE_ADAPTIVE);
+	CHECK(cfg->no_huge == true);
+	CHECK(cfg->memory_mb == 1024);
+	CHECK(strcmp(cfg->file_prefix, "sluice-demo") == 0);
+	CHECK(strcmp(cfg->listen_addr, "127.0.0.1") == 0);
+	CHECK(cfg->listen_port == 8780);
+	CHECK(strcmp(cfg->data_dir, "/tmp/sluice-demo/data") == 0);
+	CHECK(cfg->n_tenants == 2);
+	CHECK(strcmp(cfg->tenants[0].name, "cocacola") == 0);
+	CHECK(strcmp(cfg->tenants[0].token, "coke-2026-demo-token-7f3a9c") == 0);
+	CHECK(cfg->tenants[0].columns == 4);
+	CHECK(cfg->tenants[0].ack == SL_ACK_PERSISTED);
+	CHECK(strcmp(cfg->tenants[1].name, "pepsico") == 0);
+	CHECK(strcmp(cfg->tenants[1].token, "pepsi-2026-demo-token-b81e4d") == 0);
+	CHECK(cfg->tenants[1].columns == 4);
+	CHECK(sl_config_tenant_find(cfg, "pepsico", 7) == 1);
+	CHECK(strstr(cfg->path, "config/demo.conf") != NULL);
+	/* keys the demo leaves out keep their defaults */
+	CHECK(cfg->mbufs == 8191);
+	CHECK(cfg->subscriber_queue == 65536);
+	CHECK(cfg->batch_records == 4096);
+	report("demo.conf loads with the demo's values");
+}
+
+static void test_example_conf(void)
+{
+	CHECK(load_shipped("config/sluice.conf.example") == 0);
+	CHECK(strcmp(cfg->vdev, "net_af_packet0,iface=eth1") == 0);
+	CHECK(cfg->ip == 0xc6120002u);
+	CHECK(cfg->udp_port == 7878);
+	CHECK(cfg->max_line_bytes == 16384);
+	CHECK(cfg->window_bytes == 262144);
+	CHECK(cfg->no_huge == false);
+	CHECK(strcmp(cfg->data_dir, "/var/lib/sluice") == 0);
+	CHECK(cfg->n_tenants == 2);
+	CHECK(strcmp(cfg->tenants[0].name, "acme") == 0);
+	CHECK(cfg->tenants[0].columns == 12);
+	CHECK(cfg->tenants[1].ack == SL_ACK_PROCESSED);
+	CHECK(strcmp(cfg->tenants[1].name, "globex-eu") == 0);
+	report("sluice.conf.example loads");
+}
+
+static void test_defaults(void)
+{
+	CHECK(load_text("[dataplane]\nip = 10.1.2.3\n[storage]\ndata_dir = /srv/s\n"
+			"[tenant.t1]\ntoken = 0123456789abcdef\n") == 0);
+	CHECK(cfg->vdev[0] == '\0' && cfg->pci[0] == '\0');
+	CHECK(cfg->ip == 0x0a010203u);
+	CHECK(cfg->udp_port == 7878);
+	CHECK(cfg->rx_lcores == 1);
+	CHECK(cfg->workers_per_socket == 10);
+	CHECK(cfg->idle == SL_IDLE_ADAPTIVE);
+	CHECK(cfg->mbufs == 8191);
+	CHECK(cfg->batches == 2047);
+	CHECK(cfg->max_line_bytes == 16384);
+	CHECK(cfg->window_bytes == 262144);
+	CHECK(cfg->streams_per_lcore == 1024);
+	CHECK(cfg->no_huge == false);
+	CHECK(cfg->memory_mb == 1024);
+	CHECK(strcmp(cfg->file_prefix, "sluice") == 0);
+	CHECK(cfg->eal_extra[0] == '\0');
+	CHECK(strcmp(cfg->listen_addr, "127.0.0.1") == 0);
+	CHECK(cfg->listen_port == 8080);
+	CHECK(cfg->subscriber_queue == 65536);
+	CHECK(cfg->batch_records == 4096);
+	CHECK(cfg->n_tenants == 1);
+	CHECK(cfg->tenants[0].columns == 0);
+	CHECK(cfg->tenants[0].ack == SL_ACK_PERSISTED);
+	report("left-out keys take their defaults");
+}
+
+static void test_defaults_function(void)
+{
+	memset(cfg, 0x5a, sizeof(*cfg));
+	sl_config_defaults(cfg);
+	CHECK(cfg->udp_port == 7878 && cfg->listen_port == 8080);
+	CHECK(cfg->n_tenants == 0 && cfg->data_dir[0] == '\0' && cfg->ip == 0);
+	CHECK(strcmp(cfg->file_prefix, "sluice") == 0);
+	report("sl_config_defaults fills every field");
+}
+
+static void test_syntax_variants(void)
+{
+	/* BOM, CRLF, ; and # comments, indentation, quotes, escapes, booleans */
+	const char *text =
+		"\xef\xbb\xbf# comment\r\n"
+		"; another comment\r\n"
+		"\r\n"
+		"  [ dataplane ]  \r\n"
+		"\tip\t=\t192.168.7.9  \r\n"
+		"eal_args = \"  --log-level=8 # keep  \"\r\n"
+		"vdev=net_ring0\r\n"
+		"no_huge = YES\r\n"
+		"idle = Busy\r\n"
+		"   # indented comment\r\n"
+		"[storage]\r\n"
+		"data_dir = \"/data/with space\"\r\n"
+		"[tenant.A_b.c-9]\r\n"
+		"token = \"tok\\\"en-with;#-and\\\\-x\"\r\n"
+		"ack = processed\r\n"
+		"columns = 0\r\n";
+	CHECK(load_text(text) == 0);
+	if (err[0] != '\0')
+		fprintf(stderr, "    %s\n", err);
+	CHECK(cfg->ip == 0xc0a80709u);
+	CHECK(strcmp(cfg->eal_extra, "  --log-level=8 # keep  ") == 0);
+	CHECK(strcmp(cfg->vdev, "net_ring0") == 0);
+	CHECK(cfg->no_huge == true);
+	CHECK(cfg->idle == SL_IDLE_BUSY);
+	CHECK(strcmp(cfg->data_dir, "/data/with space") == 0);
+	CHECK(strcmp(cfg->tenants[0].name, "A_b.c-9") == 0);
+	CHECK(strcmp(cfg->tenants[0].token, "tok\"en-with;#-and\\-x") == 0);
+	CHECK(cfg->tenants[0].ack == SL_ACK_PROCESSED);
+	report("syntax: BOM, CRLF, comments, whitespace, quotes and escapes");
+}
+
+static void test_booleans(void)
+{
+	static const struct { const char *s; bool v; } cases[] = {
+		{ "true", true }, { "false", false }, { "yes", true },
+		{ "no", false }, { "1", true }, { "0", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+			 "[dataplane]\nip = 1.2.3.4\nno_huge = %s\n[storage]\ndata_dir = /d\n"
+			 "[tenant.a]\ntoken = 0123456789abcdef\n", cases[i].s);
+		CHECK(load_text(text) == 0);
+		CHECK(cfg->no_huge == cases[i].v);
+	}
+	report("booleans: true/false/yes/no/1/0");
+}
+
+static void test_limits_accepted(void)
+{
+	const char *lo =
+		"[dataplane]\npci = 0000:3b:00.0\nip = 1.0.0.1\nudp_port = 1\nrx_lcores = 1\n"
+		"workers_per_socket = 1\nmbufs = 1023\nbatches = 64\nmax_line_bytes = 64\n"
+		"window_bytes = 4096\nstreams_per_lcore = 1\nmemory_mb = 128\nfile_prefix = a\n"
+		"[control]\nlisten = 0.0.0.0\nport = 1\nsubscriber_queue = 16\n"
+		"[storage]\ndata_dir = /\nbatch_records = 1\n"
+		"[tenant.x]\ntoken = 0123456789abcdef\ncolumns = 0\n";
+	CHECK(load_text(lo) == 0);
+	if (err[0] != '\0')
+		fprintf(stderr, "    %s\n", err);
+	CHECK(strcmp(cfg->pci, "0000:3b:00.0") == 0);
+	CHECK(cfg->udp_port == 1 && cfg->mbufs == 1023 && cfg->batches == 64);
+	CHECK(cfg->max_line_bytes == 64 && cfg->window_bytes == 4096);
+	CHECK(cfg->subscriber_queue == 16 && cfg->batch_records == 1);
+	CHECK(strcmp(cfg->listen_addr, "0.0.0.0") == 0);
+
+	char tok128[129];
+	memset(tok128, 'z', 128);
+	tok128[128] = '\0';
+	char hi[2048];
+	snprintf(hi, sizeof(hi),
+		 "[dataplane]\nip = 223.255.255.254\nudp_port = 65535\nrx_lcores = 16\n"
+		 "workers_per_socket = 64\nmbufs = 16777215\nbatches = 16777215\n"
+		 "max_line_bytes = 30720\nwindow_bytes = 67108864\nstreams_per_lcore = 65536\n"
+		 "memory_mb = 65536\nfile_prefix = %s\n"
+		 "[control]\nport = 65535\nsubscriber_queue = 16777216\n"
+		 "[storage]\ndata_dir = /d\nbatch_records = 1048576\n"
+		 "[tenant.%s]\ntoken = %s\ncolumns = 4096\n",
+		 "abcdefghij-abcdefghij_abcdefghij-abcdefghij_abcdefghij-abcdefgh",
+		 "n123456789012345678901234567890123456789012345678901234567890123",
+		 tok128);
+	CHECK(load_text(hi) == 0);
+	if (err[0] != '\0')
+		fprintf(stderr, "    %s\n", err);
+	CHECK(cfg->ip == 0xdffffffeu && cfg->udp_port == 65535 && cfg->rx_lcores == 16);
+	CHECK(cfg->workers_per_socket == 64 && cfg->window_bytes == 64u << 20);
+	CHECK(cfg->streams_per_lcore == 65536 && cfg->memory_mb == 65536);
+	CHECK(strlen(cfg->file_prefix) == 63);
+	CHECK(strlen(cfg->tenants[0].name) == 64);
+	CHECK(strlen(cfg->tenants[0].token) == 128);
+	CHECK(cfg->tenants[0].columns == 4096);
+	CHECK(cfg->subscriber_queue == 16777216 && cfg->batch_records == 1048576);
+	report("every range accepts its bounds");
+}
+
+static void test_max_tenants(void)
+{
+	size_t cap = 64 + (size_t)SL_MAX_TENANTS * 64;
+	char *text = malloc(cap);
+	size_t used = (size_t)snprintf(text, cap, "[dataplane]\nip = 1.2.3.4\n[storage]\ndata_dir = /d\n");
+	for (int i = 0; i < SL_MAX_TENANTS; i++)
+		used += (size_t)snprintf(text + used, cap - used,
+					 "[tenant.t%d]\ntoken = token-%012d\n", i, i);
+	CHECK(load_text(text) == 0);
+	CHECK(cfg->n_tenants == SL_MAX_TENANTS);
+	CHECK(sl_config_tenant_find(cfg, "t1023", 5) == 1023);
+	free(text);
+	report("1024 tenants are accepted");
+}
+
+static void test_name_valid(void)
+{
+	char n64[65], n65[66];
+	memset(n64, 'a', 64);
+	n64[64] = '\0';
+	memset(n65, 'a', 65);
+	n65[65] = '\0';
+
+	CHECK(sl_name_valid("acme", 4));
+	CHECK(sl_name_valid("A-b_c.9", 7));
+	CHECK(sl_name_valid("a..b", 4));
+	CHECK(sl_name_valid(n64, 64));
+	CHECK(!sl_name_valid(n65, 65));
+	CHECK(!sl_name_valid("", 0));
+	CHECK(!sl_name_valid(NULL, 0));
+	CHECK(!sl_name_valid(".", 1));
+	CHECK(!sl_name_valid("..", 2));
+	CHECK(!sl_name_valid(".hidden", 7));
+	CHECK(!sl_name_valid("a/b", 3));
+	CHECK(!sl_name_valid("a b", 3));
+	CHECK(!sl_name_valid("caf\xc3\xa9", 5));
+	CHECK(!sl_name_valid("a\0b", 3));
+	/* len is honoured: the name need not be NUL-terminated */
+	CHECK(sl_name_valid("abc/def", 3));
+	report("sl_name_valid");
+}
+
+static void test_tenant_find(void)
+{
+	CHECK(load_text("[dataplane]\nip = 1.2.3.4\n[storage]\ndata_dir = /d\n"
+			"[tenant.ab]\ntoken = 0123456789abcdef\n"
+			"[tenant.abc]\ntoken = 0123456789abcdeg\n") == 0);
+	CHECK(sl_config_tenant_find(cfg, "ab", 2) == 0);
+	CHECK(sl_config_tenant_find(cfg, "abc", 3) == 1);
+	CHECK(sl_config_tenant_find(cfg, "abcd", 3) == 1);    /* prefix of a longer buffer */
+	CHECK(sl_config_tenant_find(cfg, "a", 1) == -1);
+	CHECK(sl_config_tenant_find(cfg, "abcd", 4) == -1);
+	CHECK(sl_config_tenant_find(cfg, "", 0) == -1);
+	report("sl_config_tenant_find");
+}
+
+/* ---- rejections ------------------------------------------------------- */
+
+/* Lines 1-4: a valid [storage] and tenant; every file below builds on it. */
+#define HEAD "[storage]\ndata_dir = /d\n[tenant.a]\ntoken = 0123456789abcdef\n"
+/* Lines 5-6: [dataplane] with its required ip; the next line is 7. */
+#define DP HEAD "[dataplane]\nip = 10.0.0.1\n"
+/* Line 7: [control]; the next line is 8. */
+#define CT DP "[control]\n"
+/* Line 7: a second tenant; the next line is 8. */
+#define TB DP "[tenant.b]\n"
+
+struct reject_case {
+	const char *name;
+	const char *text;
+	int line;               /* expected line; 0 = the message has no line */
+	const char *where;      /* "[section] key:" as it must appear */
+	const char *expected;   /* must appear after "; expected " */
+	const char *also;       /* another substring that must appear, or NULL */
+};
+
+static const struct reject_case rejects[] = {
+	/* ini syntax */
+	{ "header without ']'", DP "[control\n", 7, "", "[name]", "closing ']'" },
+	{ "text after header", DP "[control] # c\n", 7, "", "nothing after [name]", NULL },
+	{ "empty section name", DP "[ ]\n", 7, "", "[name]", "empty section name" },
+	{ "line without '='", DP "udp_port 7878\n", 7, "[dataplane]:", "key = value, [section]", NULL },
+	{ "'=' without key", DP " = 7878\n", 7, "[dataplane]:", "key = value", "without a key" },
+	{ "bad key characters", DP "udp port = 7878\n", 7, "[dataplane]:", "key = value", "letters, digits" },
+	{ "unterminated quote", DP "eal_args = \"--abc\n", 7, "[dataplane] eal_args:", "\"value\"", "closing '\"'" },
+	{ "text after quote", DP "eal_args = \"--abc\" x\n", 7, "[dataplane] eal_args:", "nothing after a quoted value", NULL },
+	{ "comment after value", DP "udp_port = 7878 # SLP\n", 7, "[dataplane] udp_port:", "the comment on its own line", NULL },
+	{ "';' comment after value", DP "udp_port = 7878\t; SLP\n", 7, "[dataplane] udp_port:", "the comment on its own line", NULL },
+	{ "key outside any section", "udp_port = 7878\n" HEAD, 1, "udp_port:", "a [section] header above it", NULL },
+
+	/* sections */
+	{ "unknown section, suggestion", DP "[contrl]\n", 7, "[contrl]:", "one of [dataplane], [control], [storage], [tenant.<name>]", "did you mean [control]?" },
+	{ "unknown section", DP "[logging]\n", 7, "[logging]:", "one of [dataplane]", "unknown section" },
+	{ "tenant without dot", DP "[tenant-x]\n", 7, "[tenant-x]:", "one of [dataplane]", "did you mean [tenant.<name>]?" },
+	{ "tenant without name", DP "[tenant]\n", 7, "[tenant]:", "one of [dataplane]", "did you mean [tenant.<name>]?" },
+	{ "tenant empty name", DP "[tenant.]\n", 7, "[tenant.]:", "1 to 64 characters of A-Z a-z 0-9 . _ -", "not a valid tenant name" },
+	{ "tenant name with space", DP "[tenant.a b]\n", 7, "[tenant.a b]:", "1 to 64 characters", NULL },
+	{ "tenant name with slash", DP "[tenant.a/b]\n", 7, "[tenant.a/b]:", "1 to 64 characters", NULL },
+	{ "tenant name starts with dot", DP "[tenant..x]\n", 7, "[tenant..x]:", "not starting with '.'", NULL },
+	{ "tenant name too long", DP "[tenant.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n", 7,
+	  "[tenant.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]:", "1 to 64 characters", NULL },
+	{ "duplicate tenant", DP "[tenant.a]\n", 7, "[tenant.a]:", "each tenant once", "first at line 3" },
+	{ "duplicate section", DP "[dataplane]\n", 7, "[dataplane]:", "each section once", "first at line 5" },
+
+	/* keys */
+	{ "unknown key, suggestion", DP "udp_prot = 1\n", 7, "[dataplane] udp_prot:", "one of vdev, pci, ip, udp_port", "did you mean udp_port?" },
+	{ "unknown key, 2 edits", DP "rx_lcore_ = 1\n", 7, "[dataplane] rx_lcore_:", "one of vdev", "did you mean rx_lcores?" },
+	{ "unknown key, no suggestion", DP "colour = red\n", 7, "[dataplane] colour:", "one of vdev, pci, ip", "unknown key;" },
+	{ "key of another section", DP "data_dir = /x\n", 7, "[dataplane] data_dir:", "one of vdev", "unknown key;" },
+	{ "unknown tenant key", TB "tokn = 0123456789abcdef\n", 8, "[tenant.b] tokn:", "one of token, columns, ack", "did you mean token?" },
+	{ "unknown control key", CT "prot = 80\n", 8, "[control] prot:", "one of listen, port, subscriber_queue", "did you mean port?" },
+	{ "duplicate key", DP "udp_port = 1\nudp_port = 2\n", 8, "[dataplane] udp_port:", "each key once per section", "first at line 7" },
+	{ "duplicate tenant key", HEAD "columns = 1\ncolumns = 2\n", 6, "[tenant.a] columns:", "each key once per section", "first at line 5" },
+
+	/* numbers */
+	{ "not a number", DP "udp_port = 78x\n", 7, "[dataplane] udp_port:", "a whole number from 1 to 65535", "\"78x\" is not a whole number" },
+	{ "number with space", DP "udp_port = 78 78\n", 7, "[dataplane] udp_port:", "a whole number from 1 to 65535", "not a whole number" },
+	{ "hex number", DP "mbufs = 0x1fff\n", 7, "[dataplane] mbufs:", "a whole number from 1023 to 16777215", "not a whole number" },
+	{ "plus sign", DP "rx_lcores = +2\n", 7, "[dataplane] rx_lcores:", "a whole number from 1 to 16", "not a whole number" },
+	{ "negative", DP "rx_lcores = -2\n", 7, "[dataplane] rx_lcores:", "a whole number from 1 to 16", "-2 is negative" },
+	{ "empty number", DP "rx_lcores =\n", 7, "[dataplane] rx_lcores:", "a whole number from 1 to 16", ": empty;" },
+	{ "overflow", DP "mbufs = 99999999999999999999\n", 7, "[dataplane] mbufs:", "a whole number from 1023 to 16777215", "out of range" },
+	{ "overflow then junk", DP "mbufs = 99999999999x\n", 7, "[dataplane] mbufs:", "a whole number", "not a whole number" },
+	{ "udp_port 0", DP "udp_port = 0\n", 7, "[dataplane] udp_port:", "a whole number from 1 to 65535", "0 is out of range" },
+	{ "udp_port 65536", DP "udp_port = 65536\n", 7, "[dataplane] udp_port:", "a whole number from 1 to 65535", "out of range" },
+	{ "rx_lcores 17", DP "rx_lcores = 17\n", 7, "[dataplane] rx_lcores:", "a whole number from 1 to 16", "17 is out of range" },
+	{ "rx_lcores 0", DP "rx_lcores = 0\n", 7, "[dataplane] rx_lcores:", "a whole number from 1 to 16", NULL },
+	{ "workers 65", DP "workers_per_socket = 65\n", 7, "[dataplane] workers_per_socket:", "a whole number from 1 to 64", NULL },
+	{ "workers 0", DP "workers_per_socket = 0\n", 7, "[dataplane] workers_per_socket:", "a whole number from 1 to 64", NULL },
+	{ "mbufs too few", DP "mbufs = 1022\n", 7, "[dataplane] mbufs:", "a whole number from 1023 to 16777215", NULL },
+	{ "batches 63", DP "batches = 63\n", 7, "[dataplane] batches:", "a whole number from 64 to 16777215", NULL },
+	{ "max_line_bytes 63", DP "max_line_bytes = 63\n", 7, "[dataplane] max_line_bytes:", "a whole number from 64 to 30720 (a line must fit in a 32 KiB batch)", NULL },
+	{ "max_line_bytes 30721", DP "max_line_bytes = 30721\n", 7, "[dataplane] max_line_bytes:", "a whole number from 64 to 30720", NULL },
+	{ "window_bytes 4095", DP "window_bytes = 4095\n", 7, "[dataplane] window_bytes:", "a whole number from 4096 to 67108864", NULL },
+	{ "window_bytes too big", DP "window_bytes = 67108865\n", 7, "[dataplane] window_bytes:", "a whole number from 4096 to 67108864", NULL },
+	{ "streams 0", DP "streams_per_lcore = 0\n", 7, "[dataplane] streams_per_lcore:", "a whole number from 1 to 65536", NULL },
+	{ "streams 65537", DP "streams_per_lcore = 65537\n", 7, "[dataplane] streams_per_lcore:", "a whole number from 1 to 65536", NULL },
+	{ "memory_mb 127", DP "memory_mb = 127\n", 7, "[dataplane] memory_mb:", "a whole number from 128 to 65536", NULL },
+	{ "memory_mb 65537", DP "memory_mb = 65537\n", 7, "[dataplane] memory_mb:", "a whole number from 128 to 65536", NULL },
+	{ "port 0", CT "port = 0\n", 8, "[control] port:", "a whole number from 1 to 65535", NULL },
+	{ "port 70000", CT "port = 70000\n", 8, "[control] port:", "a whole number from 1 to 65535", NULL },
+	{ "subscriber_queue 15", CT "subscriber_queue = 15\n", 8, "[control] subscriber_queue:", "a whole number from 16 to 16777216", NULL },
+	{ "subscriber_queue too big", CT "subscriber_queue = 16777217\n", 8, "[control] subscriber_queue:", "a whole number from 16 to 16777216", NULL },
+	{ "batch_records 0", "[storage]\ndata_dir = /d\nbatch_records = 0\n", 3, "[storage] batch_records:", "a whole number from 1 to 1048576", NULL },
+	{ "batch_records too big", "[storage]\nbatch_records = 1048577\n", 2, "[storage] batch_records:", "a whole number from 1 to 1048576", NULL },
+	{ "columns 4097", HEAD "columns = 4097\n", 5, "[tenant.a] columns:", "a whole number from 0 to 4096", NULL },
+	{ "columns junk", HEAD "columns = four\n", 5, "[tenant.a] columns:", "a whole number from 0 to 4096", NULL },
+
+	/* other kinds */
+	{ "bad boolean", DP "no_huge = maybe\n", 7, "[dataplane] no_huge:", "true or false", "\"maybe\" is not true or false" },
+	{ "bad idle", DP "idle = lazy\n", 7, "[dataplane] idle:", "adaptive or busy", NULL },
+	{ "bad ack", HEAD "ack = never\n", 5, "[tenant.a] ack:", "persisted or processed", NULL },
+	{ "ip not an address", HEAD "[dataplane]\nip = 10.0.0\n", 6, "[dataplane] ip:", "unicast IPv4 address in dotted form", "\"10.0.0\" is not an IPv4 address" },
+	{ "ip hostname", HEAD "[dataplane]\nip = sluice.local\n", 6, "[dataplane] ip:", "IPv4 address", NULL },
+	{ "ip 0.0.0.0", HEAD "[dataplane]\nip = 0.0.0.0\n", 6, "[dataplane] ip:", "unicast IPv4", "not a unicast address" },
+	{ "ip multicast", HEAD "[dataplane]\nip = 239.1.1.1\n", 6, "[dataplane] ip:", "unicast IPv4", "not a unicast address" },
+	{ "ip broadcast", HEAD "[dataplane]\nip = 255.255.255.255\n", 6, "[dataplane] ip:", "unicast IPv4", NULL },
+	{ "listen not an address", CT "listen = localhost\n", 8, "[control] listen:", "an IPv4 address to listen on", "\"localhost\" is not an IPv4 address" },
+	{ "file_prefix bad char", DP "file_prefix = a.b\n", 7, "[dataplane] file_prefix:", "1 to 63 characters of A-Z a-z 0-9 _ -", NULL },
+	{ "file_prefix empty", DP "file_prefix =\n", 7, "[dataplane] file_prefix:", "1 to 63 characters", "empty" },
+	{ "file_prefix too long", DP "file_prefix = abcdefghij-abcdefghij_abcdefghij-abcdefghij_abcdefghij-abcdefghi\n", 7,
+	  "[dataplane] file_prefix:", "1 to 63 characters", "64 bytes long" },
+	{ "vdev with space", DP "vdev = net_tap0, iface=x\n", 7, "[dataplane] vdev:", "a DPDK virtual device", "contains a space" },
+	{ "pci with space", DP "pci = \"0000:3b:00.0 \"\n", 7, "[dataplane] pci:", "a PCI address", NULL },
+	{ "vdev too long", DP "vdev = net_ring0,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", 7,
+	  "[dataplane] vdev:", "a DPDK virtual device", "the limit is 255" },
+	{ "eal_args control char", DP "eal_args = --a\x01\n", 7, "[dataplane] eal_args:", "extra EAL arguments", NULL },
+	{ "data_dir relative", "[storage]\ndata_dir = var/lib/sluice\n", 2, "[storage] data_dir:", "an absolute directory path, e.g. data_dir = /var/lib/sluice", "not an absolute path" },
+	{ "data_dir empty", "[storage]\ndata_dir =\n", 2, "[storage] data_dir:", "an absolute directory path", ": empty;" },
+
+	/* tokens (never echoed) */
+	{ "token too short", DP "[tenant.b]\ntoken = short-hunter\n", 8, "[tenant.b] token:", "16 to 128 printable ASCII characters without spaces", "12 bytes long" },
+	{ "token with space", DP "[tenant.b]\ntoken = \"hunter hunter hunter\"\n", 8, "[tenant.b] token:", "16 to 128 printable ASCII", "contains a space" },
+	{ "token too long", DP "[tenant.b]\ntoken = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", 8,
+	  "[tenant.b] token:", "16 to 128 printable ASCII", "129 bytes long" },
+	{ "token non-ASCII", DP "[tenant.b]\ntoken = hunter-hunter-h\xc3\xa9\n", 8, "[tenant.b] token:", "16 to 128 printable ASCII", "non-printable" },
+	{ "token duplicate", DP "[tenant.b]\ntoken = 0123456789abcdef\n", 8, "[tenant.b] token:", "a different token for every tenant", "same token as [tenant.a] (line 4)" },
+	{ "token missing", DP "[tenant.b]\ncolumns = 3\n", 7, "[tenant.b] token:", "16 to 128 printable ASCII", "missing" },
+
+	/* whole-file checks */
+	{ "ip missing, section present", HEAD "[dataplane]\nudp_port = 1\n", 5, "[dataplane] ip:", "unicast IPv4 address", "missing" },
+	{ "ip missing, section absent", HEAD, 0, "[dataplane] ip:", "unicast IPv4 address", "missing" },
+	{ "data_dir missing, section absent", "[dataplane]\nip = 1.2.3.4\n[tenant.a]\ntoken = 0123456789abcdef\n", 0,
+	  "[storage] data_dir:", "an absolute directory path, e.g. data_dir = /var/lib/sluice", ": missing;" },
+	{ "data_dir missing, section present", "[dataplane]\nip = 1.2.3.4\n[storage]\nbatch_records = 5\n[tenant.a]\ntoken = 0123456789abcdef\n", 3,
+	  "[storage] data_dir:", "an absolute directory path", "missing" },
+	{ "no tenant", "[dataplane]\nip = 1.2.3.4\n[storage]\ndata_dir = /d\n", 0, "[tenant.<name>]:", "at least one tenant", "no tenant" },
+	{ "empty file", "", 0, "[dataplane] ip:", "IPv4", "missing" },
+	{ "vdev and pci", DP "vdev = net_ring0\npci = 0000:01:00.0\n", 8, "[dataplane] pci:", "only one of vdev or pci", "set together with vdev (line 7)" },
+	{ "pci and vdev", DP "pci = 0000:01:00.0\nvdev = net_ring0\n", 8, "[dataplane] vdev:", "only one of vdev or pci", "set together with pci (line 7)" },
+	{ "first error wins", DP "udp_port = x\nrx_lcores = 99\n", 7, "[dataplane] udp_port:", "a whole number", NULL },
+};
+
+static void check_reject(const struct reject_case *rc)
+{
+	CHECK(load_text(rc->text) == -1);
+
+	char prefix[128];
+	if (rc->line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d: %s", tmp_path, rc->line, rc->where);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: %s", tmp_path, rc->where);
+	/* The message starts with the file, line, section and key. */
+	CHECK(strncmp(err, prefix, strlen(prefix)) == 0);
+
+	const char *exp = strstr(err, "; expected ");
+	CHECK(exp != NULL);
+	CHECK(exp != NULL && strstr(exp, rc->expected) != NULL);
+	if (rc->also != NULL)
+		CHECK(strstr(err, rc->also) != NULL);
+	/* No message leaks a token from the test inputs. */
+	CHECK(strstr(err, "0123456789abcdef") == NULL);
+	CHECK(strstr(err, "hunter") == NULL);
+	if (cur_failed)
+		fprintf(stderr, "    got:  %s\n    want: %s ... ; expected %s\n",
+			err, prefix, rc->expected);
+	else if (getenv("VERBOSE") != NULL)     /* to read the messages as an operator would */
+		printf("     %s\n", err);
+	char name[128];
+	snprintf(name, sizeof(name), "rejects: %s", rc->name);
+	report(name);
+}
+
+static void test_reject_nul_byte(void)
+{
+	static const char text[] = DP "udp_port = 1\0\n";
+	CHECK(load_text_len(text, sizeof(text) - 1) == -1);
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "%s:7: [dataplane]: line contains a NUL byte", tmp_path);
+	CHECK(strncmp(err, prefix, strlen(prefix)) == 0);
+	CHECK(strstr(err, "; expected a text file") != NULL);
+	report("rejects: NUL byte");
+}
+
+static void test_reject_missing_file(void)
+{
+	err[0] = '\0';
+	CHECK(sl_config_load("/nonexistent/sluice.conf", cfg, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "/nonexistent/sluice.conf: cannot open: ") == err);
+	CHECK(strstr(err, strerror(ENOENT)) != NULL);
+	CHECK(strstr(err, "; expected a readable config file") != NULL);
+	report("rejects: missing file");
+}
+
+static void test_reject_directory(void)
+{
+	err[0] = '\0';
+	CHECK(sl_config_load("/tmp", cfg, err, sizeof(err)) == -1);
+	CHECK(strstr(err, "/tmp: cannot ") == err);
+	CHECK(strstr(err, strerror(EISDIR)) != NULL);
+	CHECK(strstr(err, "; expected a readable config file") != NULL);
+	report("rejects: a directory");
+}
+
+static void test_reject_unreadable(void)
+{
+	if (geteuid() == 0) {
+		/* root reads anything: the mode cannot make the file unreadable */
+		report("rejects: unreadable file (skipped as root)");
+		return;
+	}
+	write_temp(HEAD, strlen(HEAD), tmp_path);
+	chmod(tmp_path, 0);
+	CHECK(sl_config_load(tmp_path, cfg, err, sizeof(err)) == -1);
+	CHECK(strstr(err, strerror(EACCES)) != NULL);
+	unlink(tmp_path);
+	report("rejects: unreadable file");
+}
+
+static void test_reject_too_many_tenants(void)
+{
+	size_t cap = 64 + (size_t)(SL_MAX_TENANTS + 1) * 64;
+	char *text = malloc(cap);
+	size_t used = (size_t)snprintf(text, cap, "[dataplane]\nip = 1.2.3.4\n[storage]\ndata_dir = /d\n");
+	for (int i = 0; i <= SL_MAX_TENANTS; i++)
+		used += (size_t)snprintf(text + used, cap - used,
+					 "[tenant.t%d]\ntoken = token-%012d\n", i, i);
+	CHECK(load_text(text) == -1);
+	char prefix[128];
+	/* 4 head lines, 2 lines per tenant: tenant 1024 starts at line 2053 */
+	snprintf(prefix, sizeof(prefix), "%s:%d: [tenant.t1024]: too many tenants; expected at most 1024",
+		 tmp_path, 4 + 2 * SL_MAX_TENANTS + 1);
+	CHECK(strncmp(err, prefix, strlen(prefix)) == 0);
+	if (cur_failed)
+		fprintf(stderr, "    got: %s\n", err);
+	free(text);
+	report("rejects: too many tenants");
+}
+
+static void test_small_err_buffer(void)
+{
+	/* A short buffer truncates the message but never overflows it. */
+	char small[24];
+	memset(small, 'X', sizeof(small));
+	write_temp(DP "udp_port = x\n", strlen(DP "udp_port = x\n"), tmp_path);
+	CHECK(sl_config_load(tmp_path, cfg, small, 16) == -1);
+	unlink(tmp_path);
+	CHECK(strlen(small) == 15);
+	CHECK(small[16] == 'X');
+	report("a short error buffer is truncated, not overrun");
+}
+
+int main(void)
+{
+	cfg = malloc(sizeof(*cfg));
+	if (cfg == NULL)
+		return 2;
+
+	test_demo_conf();
+	test_example_conf();
+	test_defaults();
+	test_defaults_function();
+	test_syntax_variants();
+	test_booleans();
+	test_limits_accepted();
+	test_max_tenants();
+	test_name_valid();
+	test_tenant_find();
+
+	for (size_t i = 0; i < sizeof(rejects) / sizeof(rejects[0]); i++)
+		check_reject(&rejects[i]);
+	test_reject_nul_byte();
+	test_reject_missing_file();
+	test_reject_directory();
+	test_reject_unreadable();
+	test_reject_too_many_tenants();
+	test_small_err_buffer();
+
+	free(cfg);
+	printf("%d passed, %d failed\n", n_pass, n_fail);
+	return n_fail == 0 ? 0 : 1;
+}
