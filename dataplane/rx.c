@@ -245,7 +245,10 @@ sl_rx_main(void *arg)
 		work += poll_manager(c);
 		if (c->backlog.count > 0) {
 			unsigned before = c->backlog.count;
-			if (sl_backlog_dispatch(rt, c->index, &c->backlog) == before)
+			unsigned left = sl_backlog_dispatch(rt, c->index, &c->backlog);
+
+			c->st->batches += before - left;
+			if (left == before)
 				c->st->dispatch_retries++;
 			work++;
 		}
