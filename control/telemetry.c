@@ -111,13 +111,14 @@ static const struct drop_counter rx_drops[] = {
 	RX_DROP(slp_after_fin),
 	RX_DROP(slp_checksum_failed),
 	RX_DROP(slp_length_failed),
+	RX_DROP(slp_from_appliance),
 };
 
 /*
  * If slp.h grows a decode error, this table must name it: 7 non-SLP
- * counters, one per decode error except OK, 9 stream-layer counters.
+ * counters, one per decode error except OK, 10 stream-layer counters.
  */
-_Static_assert(RTE_DIM(rx_drops) == 7 + (SLP_DEC__COUNT - 1) + 9,
+_Static_assert(RTE_DIM(rx_drops) == 7 + (SLP_DEC__COUNT - 1) + 10,
 	       "rx_drops[] must list every slp_decode_err: update it with slp.h");
 
 static uint64_t
