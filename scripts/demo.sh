@@ -63,10 +63,10 @@ ip netns exec "$NS" ping -c 1 -W 2 198.18.0.2 >/dev/null && echo "demo: the appl
 
 echo "demo: subscribing: cocacola/orders and pepsico/orders (each with its own token)"
 "$BIN/client/sluice-ws" acks --url "$WS" --tenant cocacola --doc orders --token "$COKE_TOKEN" \
-	--count-summaries 2 --timeout 60 | sed 's/^/[cocacola subscriber] /' &
+	--count-summaries 2 --timeout 60 | sed -u 's/^/[cocacola subscriber] /' &
 pids="$pids $!"
 "$BIN/client/sluice-ws" acks --url "$WS" --tenant pepsico --doc orders --token "$PEPSI_TOKEN" \
-	--count-summaries 2 --timeout 60 | sed 's/^/[pepsico subscriber]  /' &
+	--count-summaries 2 --timeout 60 | sed -u 's/^/[pepsico subscriber]  /' &
 pids="$pids $!"
 sleep 1
 
