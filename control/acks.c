@@ -8,10 +8,22 @@
  * walk and no formatting. Messages are formatted once and shared by all
  * subscribers of the document (struct sl_wmsg is reference-counted).
  *
+ * Runs of ok lines are coalesced into one range message, across the
+ * batches of one drain too: a clean document costs a few messages per
+ * wake, not one per batch. Each error line is its own message.
+ *
  * A subscriber's queue is bounded by cfg->subscriber_queue. When a push
  * finds it full the subscriber is culled — closed with 4008 — instead of
  * making anyone wait: ACKs are durable, so a culled subscriber can
  * reconnect and read the per-document result files.
+ *
+ * We send one message per WRITEABLE, so a flood of error ACKs can outrun
+ * even a subscriber that reads at once. To tell "we are ahead of it" from
+ * "it is not reading": a subscriber more than half full whose socket
+ * still takes data (lws_send_pipe_choked() says no) *holds* the drain
+ * until it is down to a quarter; one whose socket is choked holds nothing
+ * and is culled when full. Holding slows persistence only while the
+ * websocket thread itself is the bottleneck.
  *
  * After a summary: an SLP document's DONE goes to the manager (which
  * tells the sender and releases the slot); a websocket upload is told
@@ -36,13 +48,27 @@
 
 #define SL_ACKS_BUCKETS 4096u      /* power of two */
 #define SL_ACKS_BURST 32u
-#define SL_ACKS_MAX_BURSTS 64u     /* per drain: then let lws serve sockets */
+#define SL_ACKS_MAX_BATCHES 1024u  /* per drain: then let lws serve the sockets */
+
+/* An ok range not sent yet: it may grow with the next batch of the same document. */
+struct ok_run {
+	bool on;
+	uint32_t doc, gen;
+	uint64_t from, to;
+};
 
 static struct {
 	struct sl_ws_conn *bucket[SL_ACKS_BUCKETS];
 	/* DONE messages waiting for room in rt->ws_to_mgr, FIFO */
 	struct sl_msg *done_q;
 	uint32_t done_head, done_count;
+	/* batches dequeued but not handled yet (the drain stopped for a holder) */
+	void *held[SL_ACKS_BURST];
+	unsigned held_head, held_count;
+	struct ok_run run;
+	/* subscribers holding the drain */
+	struct sl_ws_conn *holders;
+	unsigned n_holding;
 } acks;
 
 int
@@ -91,9 +117,61 @@ sl_acks_subscribe(struct sl_ws_conn *c)
 	sl_wmsg_put(m);
 }
 
+static void
+hold(struct sl_ws_conn *c)
+{
+	c->holding = true;
+	c->hold_prev = NULL;
+	c->hold_next = acks.holders;
+	if (acks.holders != NULL)
+		acks.holders->hold_prev = c;
+	acks.holders = c;
+	acks.n_holding++;
+}
+
+static void
+unhold(struct sl_ws_conn *c)
+{
+	if (!c->holding)
+		return;
+	if (c->hold_prev != NULL)
+		c->hold_prev->hold_next = c->hold_next;
+	else
+		acks.holders = c->hold_next;
+	if (c->hold_next != NULL)
+		c->hold_next->hold_prev = c->hold_prev;
+	c->hold_prev = c->hold_next = NULL;
+	c->holding = false;
+	acks.n_holding--;
+	if (acks.n_holding == 0 && sl_ws_context() != NULL)
+		lws_cancel_service(sl_ws_context());   /* drain again on the next turn */
+}
+
+void
+sl_acks_sent(struct sl_ws_conn *c)
+{
+	if (c->holding && c->q.count <= c->q.cap / 4)
+		unhold(c);
+}
+
+/* Holders whose socket stopped taking data are not reading: stop waiting for them. */
+static bool
+drain_held_back(void)
+{
+	struct sl_ws_conn *c, *next;
+
+	for (c = acks.holders; c != NULL; c = next) {
+		next = c->hold_next;
+		if (c->wsi == NULL || lws_send_pipe_choked(c->wsi))
+			unhold(c);
+	}
+	return acks.n_holding > 0;
+}
+
 void
 sl_acks_unsubscribe(struct sl_ws_conn *c)
 {
+	unhold(c);
 	if (!c->sub_linked)
 		return;
 	if (c->sub_prev != NULL)
@@ -150,13 +228,55 @@ deliver(struct sl_runtime *rt, uint16_t tenant, const char *doc, struct sl_wmsg 
 		next = c->sub_next;     /* cull() unlinks c */
 		if (!is_subscriber(c, tenant, doc))
 			continue;
-		if (sl_conn_send(c, m) == 0)
-			n++;
-		else
+		if (sl_conn_send(c, m) != 0) {
 			cull(rt, c);
+			continue;
+		}
+		n++;
+		if (!c->holding && c->q.count >= c->q.cap / 2 && !lws_send_pipe_choked(c->wsi))
+			hold(c);
 	}
 	sl_wmsg_put(m);
 	return n;
+}
+
+static void
+send_run(struct sl_runtime *rt)
+{
+	struct ok_run *run = &acks.run;
+
+	if (!run->on)
+		return;
+	run->on = false;
+	const struct sl_doc *d = &rt->docs->docs[run->doc];
+	if (!d->in_use || d->gen != run->gen)
+		return;
+	struct sl_wmsg *m = sl_wmsg_printf("{\"type\":\"ack\",\"tenant\":\"%s\",\"doc\":\"%s\",\"rev\":%lu,"
+					   "\"from\":%lu,\"to\":%lu,\"status\":\"ok\"}",
+					   rt->cfg->tenants[d->tenant].name, d->name,
+					   (unsigned long)d->revision, (unsigned long)run->from,
+					   (unsigned long)run->to);
+	unsigned got = deliver(rt, d->tenant, d->name, m);
+	rt->ws_stats.ack_messages += got;
+	rt->ws_stats.acks_sent += (uint64_t)got * (run->to - run->from + 1);
+}
+
+/* Extend the pending ok range with [from, to], or send it and start anew. */
+static void
+add_ok(struct sl_runtime *rt, uint32_t doc, uint32_t gen, uint64_t from, uint64_t to)
+{
+	struct ok_run *run = &acks.run;
+
+	if (run->on && run->doc == doc && run->gen == gen && from == run->to + 1) {
+		run->to = to;
+		return;
+	}
+	send_run(rt);
+	run->on = true;
+	run->doc = doc;
+	run->gen = gen;
+	run->from = from;
+	run->to = to;
 }
 
 /* Runs of consecutive ok lines become one range; each error its own message. */
@@ -169,36 +289,31 @@ fan_results(struct sl_runtime *rt, const struct sl_doc *d, const struct sl_resul
 
 	while (i < n) {
 		const struct sl_result *r = &b->r[i];
-		struct sl_wmsg *m;
-		unsigned got, lines;
 
 		if (r->status == SL_ST_OK) {
 			unsigned j = i;
 			while (j + 1 < n && b->r[j + 1].status == SL_ST_OK &&
 			       b->r[j + 1].line == b->r[j].line + 1)
 				j++;
-			m = sl_wmsg_printf("{\"type\":\"ack\",\"tenant\":\"%s\",\"doc\":\"%s\",\"rev\":%lu,"
-					   "\"from\":%lu,\"to\":%lu,\"status\":\"ok\"}",
-					   tname, d->name, (unsigned long)d->revision,
-					   (unsigned long)r->line, (unsigned long)b->r[j].line);
-			lines = j - i + 1;
+			add_ok(rt, b->doc, b->doc_gen, r->line, b->r[j].line);
 			i = j + 1;
-		} else {
-			char text[160], detail[2 * sizeof(text)];
-			sl_result_reason_text(r, text, sizeof(text));
-			sl_json_escape(detail, sizeof(detail), text);
-			m = sl_wmsg_printf("{\"type\":\"ack\",\"tenant\":\"%s\",\"doc\":\"%s\",\"rev\":%lu,"
-					   "\"from\":%lu,\"to\":%lu,\"status\":\"error\",\"reason\":\"%s\","
-					   "\"detail\":\"%s\"}",
-					   tname, d->name, (unsigned long)d->revision,
-					   (unsigned long)r->line, (unsigned long)r->line,
-					   sl_reason_name((enum sl_reason)r->reason), detail);
-			lines = 1;
-			i++;
+			continue;
 		}
-		got = deliver(rt, d->tenant, d->name, m);
+
+		char text[160], detail[2 * sizeof(text)];
+		send_run(rt);           /* keep the document's messages in line order */
+		sl_result_reason_text(r, text, sizeof(text));
+		sl_json_escape(detail, sizeof(detail), text);
+		struct sl_wmsg *m = sl_wmsg_printf("{\"type\":\"ack\",\"tenant\":\"%s\",\"doc\":\"%s\","
+						   "\"rev\":%lu,\"from\":%lu,\"to\":%lu,\"status\":\"error\","
+						   "\"reason\":\"%s\",\"detail\":\"%s\"}",
+						   tname, d->name, (unsigned long)d->revision,
+						   (unsigned long)r->line, (unsigned long)r->line,
+						   sl_reason_name((enum sl_reason)r->reason), detail);
+		unsigned got = deliver(rt, d->tenant, d->name, m);
 		st->ack_messages += got;
-		st->acks_sent += (uint64_t)got * lines;
+		st->acks_sent += got;
+		i++;
 	}
 }
 
@@ -288,7 +403,8 @@ handle_batch(struct sl_runtime *rt, const struct sl_result_batch *b)
 		return;
 	}
 
-	/* SL_RB_SUMMARY */
+	/* SL_RB_SUMMARY: the last ok range goes first */
+	send_run(rt);
 	fan_summary(rt, d, b);
 	if (d->origin == SL_ORIGIN_SLP) {
 		queue_done(rt, d, b);
@@ -304,19 +420,29 @@ handle_batch(struct sl_runtime *rt, const struct sl_result_batch *b)
 void
 sl_acks_drain(struct sl_runtime *rt)
 {
-	void *burst[SL_ACKS_BURST];
-
 	flush_done(rt);
-	for (unsigned k = 0; k < SL_ACKS_MAX_BURSTS; k++) {
-		unsigned n = rte_ring_sc_dequeue_burst(rt->acks, burst, SL_ACKS_BURST, NULL);
-		if (n == 0)
-			return;
-		for (unsigned i = 0; i < n; i++)
-			handle_batch(rt, burst[i]);
-		rte_mempool_put_bulk(rt->result_pool, burst, n);
+	if (acks.n_holding > 0 && drain_held_back())
+		return;         /* a holder's next WRITEABLE brings us back */
+
+	for (unsigned k = 0; k < SL_ACKS_MAX_BATCHES; k++) {
+		if (acks.held_count == 0) {
+			acks.held_head = 0;
+			acks.held_count = rte_ring_sc_dequeue_burst(rt->acks, acks.held,
+								    SL_ACKS_BURST, NULL);
+			if (acks.held_count == 0)
+				break;
+		}
+		struct sl_result_batch *b = acks.held[acks.held_head++];
+		acks.held_count--;
+		handle_batch(rt, b);
+		rte_mempool_put(rt->result_pool, b);
+		if (acks.n_holding > 0)
+			break;
 	}
-	/* More is waiting: serve the sockets first, then come straight back. */
-	if (!rte_ring_empty(rt->acks))
+	send_run(rt);
+
+	/* More is waiting and nobody holds us: serve the sockets, then come back. */
+	if (acks.n_holding == 0 && (acks.held_count > 0 || !rte_ring_empty(rt->acks)))
 		lws_cancel_service(sl_ws_context());
 }
 
@@ -326,6 +452,11 @@ sl_acks_fini(struct sl_runtime *rt)
 	void *burst[SL_ACKS_BURST];
 	unsigned n;
 
+	if (rt->result_pool != NULL)
+		while (acks.held_count > 0) {
+			rte_mempool_put(rt->result_pool, acks.held[acks.held_head++]);
+			acks.held_count--;
+		}
 	if (rt->acks != NULL && rt->result_pool != NULL)
 		while ((n = rte_ring_sc_dequeue_burst(rt->acks, burst, SL_ACKS_BURST, NULL)) > 0)
 			rte_mempool_put_bulk(rt->result_pool, burst, n);

@@ -7,7 +7,10 @@
  * arrive before its document exists; it receives every revision of that
  * name that completes while it is connected. A subscriber whose queue
  * exceeds cfg->subscriber_queue messages is culled (close 4008): a slow
- * reader never slows the dataplane. Service thread only.
+ * reader never slows the dataplane. A subscriber that reads as fast as
+ * we write but is more than half full makes the drain wait for it, so
+ * our own pacing (one message per WRITEABLE) never gets it culled.
+ * Service thread only.
  */
 #ifndef SLUICE_ACKS_H
 #define SLUICE_ACKS_H
@@ -23,6 +26,9 @@ void sl_acks_subscribe(struct sl_ws_conn *c);
 
 /* Unregister (LWS_CALLBACK_CLOSED, or when culled). Idempotent. */
 void sl_acks_unsubscribe(struct sl_ws_conn *c);
+
+/* A message went out to subscriber c (WRITEABLE): it may stop holding the drain. */
+void sl_acks_sent(struct sl_ws_conn *c);
 
 /*
  * Read result batches from rt->acks and fan them out; return every batch

@@ -312,10 +312,11 @@ route_check(struct lws *wsi, const char *uri, struct sl_route *r, char *reason, 
 		r->kind = SL_CONN_UPLOAD;
 		rest = uri + 11;
 	} else {
+		/* lws has already folded "..": /v1/acks/t/.. arrives here as /v1/acks */
 		st->refused_path++;
-		snprintf(reason, cap, "no such endpoint %.64s: websocket endpoints are "
-			 "/v1/acks/<tenant>/<doc> and /v1/ingest/<tenant>/<doc>?rev=N", uri);
-		return 404;
+		snprintf(reason, cap, "bad path: expected /v1/acks/<tenant>/<doc> or "
+			 "/v1/ingest/<tenant>/<doc>?rev=N");
+		return 400;
 	}
 	const char *what = r->kind == SL_CONN_SUB ? "acks" : "ingest";
 
@@ -533,6 +534,8 @@ on_writeable(struct lws *wsi, struct sl_ws_conn *c)
 		sl_wmsg_put(m);
 		if (n < (int)len)
 			return -1;
+		if (c->kind == SL_CONN_SUB)
+			sl_acks_sent(c);
 		if (c->q.count > 0 || c->closing)
 			lws_callback_on_writable(wsi);
 		return 0;

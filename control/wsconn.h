@@ -67,6 +67,9 @@ struct sl_ws_conn {
 	struct sl_ws_conn *sub_prev, *sub_next;
 	uint32_t sub_bucket;
 	bool sub_linked;
+	/* backed up but reading: the drain waits for it (acks.c) */
+	bool holding;
+	struct sl_ws_conn *hold_prev, *hold_next;
 
 	/* uploads (ingest.c) */
 	struct sl_upload *up;

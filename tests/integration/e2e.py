@@ -213,6 +213,70 @@ print(len(frames) * 20)
 '''
 
 
+RAW_CLIENT = r"""
+import json, socket, struct, sys, random
+dst = (sys.argv[1], int(sys.argv[2])); tenant, token = sys.argv[3], sys.argv[4]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2.0); s.connect(dst)
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+def frame(t, body, stream, session):
+    return struct.pack(">HBBHHII", 0x534C, 1, t, 0, len(body), stream, session) + body
+def recv():
+    d = s.recv(2048)
+    magic, ver, t, flags, ln, stream, session = struct.unpack(">HBBHHII", d[:16])
+    b = d[16:]
+    if t in (0x81, 0x83): return {"t": t, "stream": stream, "pos": struct.unpack(">QI", b[:12])[0]}
+    if t == 0x82: return {"t": t, "code": struct.unpack(">H", b[:2])[0], "reason": b[2:].decode()}
+    if t == 0x84:
+        code, _, lines, ok, err = struct.unpack(">HHQQQ", b[:28])
+        return {"t": t, "code": code, "lines": lines, "reason": b[28:].decode()}
+    return {"t": t}
+def expect(t, tries=5, send=None):
+    for _ in range(tries):
+        if send: s.send(send)
+        try:
+            while True:
+                r = recv()
+                if r["t"] == t: return r
+        except socket.timeout:
+            continue
+    return None
+def open_doc(doc, rev):
+    session = random.getrandbits(32)
+    t, k, d = tenant.encode(), token.encode(), doc.encode()
+    body = struct.pack(">QBBBB", rev, len(t), len(k), len(d), 0) + t + k + d
+    r = expect(0x81, send=frame(1, body, 0, session))
+    return r["stream"], session
+out = {}
+payload = b"1,a,2,b\n"
+# CRC mismatch: the document fails with code 7
+st, se = open_doc("crc-doc", 1)
+s.send(frame(2, struct.pack(">Q", 0) + payload, st, se)); expect(0x83)
+out["crc"] = expect(0x84, send=frame(3, struct.pack(">QI", len(payload), crc32c(payload) ^ 1), st, se))
+# DATA after the document is done: answered with DONE again
+out["after_fin"] = expect(0x84, send=frame(2, struct.pack(">Q", 0) + payload, st, se))
+# FIN shorter than the data received: the document fails with code 8
+st, se = open_doc("len-doc", 1)
+s.send(frame(2, struct.pack(">Q", 0) + payload, st, se)); expect(0x83)
+out["length"] = expect(0x84, send=frame(3, struct.pack(">QI", 4, crc32c(payload[:4])), st, se))
+# a gap, and a FIN claiming more than was received: STATUS tells the position, no DONE
+st, se = open_doc("gap-doc", 1)
+s.send(frame(2, struct.pack(">Q", 0) + payload, st, se)); expect(0x83)
+out["gap"] = expect(0x83, send=frame(2, struct.pack(">Q", 100) + payload, st, se))
+out["early_fin"] = expect(0x83, send=frame(3, struct.pack(">QI", 100, 0), st, se))
+# then the rest arrives in order and the document completes
+s.send(frame(2, struct.pack(">Q", 8) + payload, st, se)); expect(0x83)
+out["gap_done"] = expect(0x84, send=frame(3, struct.pack(">QI", 16, crc32c(payload * 2)), st, se))
+# retransmitted OPEN of a finished stream: answered again, never opened twice
+print(json.dumps(out))
+"""
+
+
 def main():
     work = tempfile.mkdtemp(prefix="sluice-e2e-")
     data_dir = os.path.join(work, "data")
@@ -336,6 +400,38 @@ columns = 4
         p = send(work, "cocacola", TOKENS["cocacola"], "..", 1, data, "badname")
         out, err = p.communicate(timeout=60)
         check("SLP with a bad document name is refused", p.returncode == 1 and "name" in err, err)
+
+        # --- SLP failure paths with a raw client ------------------------------------------
+        r = run(in_ns(["python3", "-c", RAW_CLIENT, APPLIANCE_IP, str(SLP_PORT), "cocacola", TOKENS["cocacola"]]))
+        try:
+            raw = json.loads(r.stdout)
+        except ValueError:
+            raw = {}
+        check("FIN with a wrong CRC32C fails the document (DONE code 7)",
+              (raw.get("crc") or {}).get("code") == 7 and "CRC32C" in (raw.get("crc") or {}).get("reason", ""),
+              r.stdout + r.stderr)
+        check("DATA after the document is done is answered with DONE", (raw.get("after_fin") or {}).get("code") == 7,
+              r.stdout)
+        check("FIN shorter than the data fails the document (DONE code 8)", (raw.get("length") or {}).get("code") == 8,
+              r.stdout)
+        check("a gap is answered with STATUS at the contiguous position", (raw.get("gap") or {}).get("pos") == 8,
+              r.stdout)
+        check("a FIN past the received data is answered with STATUS", (raw.get("early_fin") or {}).get("pos") == 8,
+              r.stdout)
+        check("after the gap is filled the document completes",
+              (raw.get("gap_done") or {}).get("code") == 0 and (raw.get("gap_done") or {}).get("lines") == 2, r.stdout)
+        rc, drops = sluicectl_json("drops")
+        d = drops.get("/sluice/drops", drops)
+        check("checksum, length, gap and after-FIN frames are counted",
+              d.get("slp_checksum_failed", 0) >= 1 and d.get("slp_length_failed", 0) >= 1
+              and d.get("slp_out_of_order", 0) >= 1 and d.get("slp_after_fin", 0) >= 1, json.dumps(d)[:600])
+        for path, want, label in [
+            ("/v1/ingest/cocacola/newdoc", 400, "ingest without rev"),
+            ("/v1/ingest/cocacola/newdoc?rev=abc", 400, "ingest with rev=abc"),
+            ("/v1/ingest/cocacola/newdoc?rev=0", 400, "ingest with rev=0"),
+        ]:
+            status, body = http_get(ws_port, path, {"Authorization": "Bearer " + TOKENS["cocacola"]})
+            check(f"HTTP {path} ({label}) refused with {want}", status == want, f"{status} {body[:200]}")
 
         # --- websocket ingest ----------------------------------------------------------
         ws_doc, ws_expect = make_doc(13, 2500, bad_every=500, multiline_every=125)
