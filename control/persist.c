@@ -50,6 +50,7 @@
 #include "dataplane/doc.h"
 #include "dataplane/msg.h"
 #include "dataplane/runtime.h"
+#include "dirs.h"
 #include "persist.h"
 
 #define PERSIST_QUEUE_DEPTH 256u          /* io_uring entries; also our in-flight cap */
@@ -157,51 +158,6 @@ sleep_ns(uint64_t ns)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
-}
-
-/* mkdir -p, mode 0750 for what it creates. 0, or -1 with errno set. */
-static int
-mkdir_p(const char *path)
-{
-	char buf[FILE_PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf)) {
-		errno = len ? ENAMETOOLONG : ENOENT;
-		return -1;
-	}
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char saved = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-			return -1;
-		buf[i] = saved;
-	}
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
-static int
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
 }
 
 static const char *
@@ -395,7 +351,7 @@ slot_open(struct persist *p, uint32_t idx, struct doc_slot *s)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (mkdir_p(dir) != 0) {
+	if (sl_mkdir_p(dir) != 0) {
 		fprintf(stderr, "sluice: persist: %s: cannot create directory: %s\n", dir,
 			strerror(errno));
 		return -1;
@@ -415,7 +371,7 @@ slot_open(struct persist *p, uint32_t idx, struct doc_slot *s)
 	 */
 	char *cut;
 	for (int level = 0; level < 3; level++) {
-		if (fsync_dir(dir) != 0) {
+		if (sl_fsync_dir(dir) != 0) {
 			fprintf(stderr, "sluice: persist: %s: fsync of directory failed: %s\n", dir,
 				strerror(errno));
 			close(fd);
@@ -945,7 +901,7 @@ check_data_dir(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "[storage] data_dir is empty; set it to a writable directory");
 		return -1;
 	}
-	if (mkdir_p(dir) != 0) {
+	if (sl_mkdir_p(dir) != 0) {
 		snprintf(err, errlen, "[storage] data_dir '%s': cannot create it: %s; create it or "
 			 "point data_dir at a writable directory", dir, strerror(errno));
 		return -1;

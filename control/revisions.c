@@ -38,6 +38,8 @@
 
 #include "config/config.h"
 #include "dataplane/slp.h"
+#include "../config/config.h"
+#include "dirs.h"
 #include "revisions.h"
 
 #define REV_LOG_NAME "revisions.log"
@@ -84,26 +86,11 @@ entry_cmp(const void *a, const void *b)
 	return (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-static bool
-name_ok(const char *s, size_t len)
-{
-	if (len == 0 || len > SL_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
 /* Build the tree key for (tenant, doc); false if a name is not valid. */
 static bool
 make_key(struct rev_entry *e, const char *tenant, size_t tlen, const char *doc, size_t dlen)
 {
-	if (!name_ok(tenant, tlen) || !name_ok(doc, dlen))
+	if (!sl_name_valid(tenant, tlen) || !sl_name_valid(doc, dlen))
 		return false;
 	memcpy(e->key, tenant, tlen);
 	e->key[tlen] = '\0';
@@ -143,52 +130,6 @@ remember(struct sl_revisions *r, const struct rev_entry *probe, uint64_t rev)
 	}
 	r->n_docs++;
 	return 0;
-}
-
-/* mkdir -p with mode 0750 for what it creates. 0, or -1 with errno set. */
-static int
-mkdir_p(const char *path)
-{
-	char buf[SL_PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf)) {
-		errno = len ? ENAMETOOLONG : ENOENT;
-		return -1;
-	}
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char saved = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-			return -1;
-		buf[i] = saved;
-	}
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
-/* fsync a directory so that a create or rename in it is durable. */
-static int
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
 }
 
 /* Format one record; returns its length including the newline. */
@@ -428,7 +369,7 @@ compact_log(struct sl_revisions *r, char *err, size_t errlen)
 	close(c.fd);
 	if (c.failed == 0 && rename(tmp, r->path) != 0)
 		c.failed = errno;
-	if (c.failed == 0 && fsync_dir(r->dir) != 0)
+	if (c.failed == 0 && sl_fsync_dir(r->dir) != 0)
 		c.failed = errno;
 	if (c.failed != 0) {
 		snprintf(err, errlen, "%s: compaction failed: %s", r->path, strerror(c.failed));
@@ -476,7 +417,7 @@ sl_revisions_open(const char *data_dir, char *err, size_t errlen)
 	snprintf(r->dir, sizeof(r->dir), "%s", data_dir);
 	snprintf(r->path, sizeof(r->path), "%s/%s", data_dir, REV_LOG_NAME);
 
-	if (mkdir_p(data_dir) != 0) {
+	if (sl_mkdir_p(data_dir) != 0) {
 		snprintf(err, errlen, "data_dir '%s': cannot create it: %s; create it or set "
 			 "[storage] data_dir to a writable directory", data_dir, strerror(errno));
 		goto fail;
@@ -488,7 +429,7 @@ sl_revisions_open(const char *data_dir, char *err, size_t errlen)
 		goto fail;
 	}
 	/* make the (possibly new) file's directory entry durable */
-	if (fsync_dir(data_dir) != 0) {
+	if (sl_fsync_dir(data_dir) != 0) {
 		snprintf(err, errlen, "data_dir '%s': fsync failed: %s", data_dir, strerror(errno));
 		goto fail;
 	}

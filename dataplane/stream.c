@@ -165,21 +165,13 @@ reply_reject(struct sl_rx_ctx *c, const struct sl_peer *to, uint32_t stream, uin
 		sl_rx_send(c, to, buf, n);
 }
 
+/* ACCEPT and STATUS carry the same thing: where we are, and how much more we take. */
 static void
-reply_accept(struct sl_rx_ctx *c, const struct sl_stream *s)
+reply_position(struct sl_rx_ctx *c, const struct sl_stream *s, bool accept)
 {
 	uint8_t buf[SLP_HDR_LEN + 12];
-	size_t n = slp_encode_accept(buf, sizeof(buf), s->id, s->session, s->position, window_now(c));
-
-	if (n > 0)
-		sl_rx_send(c, &s->peer, buf, n);
-}
-
-static void
-reply_status(struct sl_rx_ctx *c, const struct sl_stream *s)
-{
-	uint8_t buf[SLP_HDR_LEN + 12];
-	size_t n = slp_encode_status(buf, sizeof(buf), s->id, s->session, s->position, window_now(c));
+	size_t n = (accept ? slp_encode_accept : slp_encode_status)(buf, sizeof(buf), s->id, s->session,
+								     s->position, window_now(c));
 
 	if (n > 0)
 		sl_rx_send(c, &s->peer, buf, n);
@@ -336,7 +328,7 @@ on_open(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame 
 
 		s->last_tsc = rte_rdtsc();
 		if (s->state == ST_OPEN || s->state == ST_ENDING)
-			reply_accept(c, s);
+			reply_position(c, s, true);
 		else
 			reply_final(c, s);
 		return;
@@ -535,7 +527,7 @@ sl_streams_after_burst(struct sl_rx_ctx *c)
 			count_lines(c, s);
 		}
 		if (s->state == ST_OPEN || s->state == ST_ENDING)
-			reply_status(c, s);
+			reply_position(c, s, false);
 	}
 	t->n_touched = 0;
 }
@@ -557,7 +549,7 @@ sl_streams_on_msg(struct sl_rx_ctx *c, const struct sl_msg *m)
 			s->state = ST_OPEN;
 			sl_feed_init(&s->feed, c->rt, c->index, &c->backlog, s->carry, m->doc, m->doc_gen,
 				     s->tenant);
-			reply_accept(c, s);
+			reply_position(c, s, true);
 		} else {
 			s->state = ST_REJECTED;
 			s->code = m->code;
