@@ -92,6 +92,11 @@ static const struct key_spec global_keys[] = {
 	{ SEC_DATAPLANE, "window_bytes", V_U32, CFG(window_bytes), 4096, 64u << 20, false,
 	  " (bytes, 64 MiB at most)" },
 	{ SEC_DATAPLANE, "streams_per_lcore", V_U32, CFG(streams_per_lcore), 1, 65536, false, "" },
+	{ SEC_DATAPLANE, "reorder_frames", V_U32, CFG(reorder_frames), 0, 1024, false,
+	  " (out-of-order frames held per stream; 0 = in order only)" },
+	{ SEC_DATAPLANE, "nak_delay_us", V_U32, CFG(nak_delay_us), 10, 1000000, false, " (microseconds)" },
+	{ SEC_DATAPLANE, "stream_idle_ms", V_U32, CFG(stream_idle_ms), 100, 86400000, false,
+	  " (milliseconds)" },
 	{ SEC_DATAPLANE, "no_huge", V_BOOL, CFG(no_huge), 0, 0, false,
 	  "true or false (yes/no and 1/0 work too)" },
 	{ SEC_DATAPLANE, "memory_mb", V_U32, CFG(memory_mb), 128, 65536, false, "" },
@@ -118,6 +123,12 @@ static const struct key_spec tenant_keys[] = {
 	  " (0 accepts any column count)" },
 	{ SEC_TENANT, "ack", V_ACK, TEN(ack), 0, 0, false,
 	  "persisted or processed" },
+	{ SEC_TENANT, "max_streams", V_U32, TEN(max_streams), 1, 65536, false,
+	  " (documents in flight at once)" },
+	{ SEC_TENANT, "max_document_mb", V_U32, TEN(max_document_mb), 0, 1048576, false,
+	  " (MiB; 0 = no limit)" },
+	{ SEC_TENANT, "reorder_kb", V_U32, TEN(reorder_kb), 16, 1048576, false,
+	  " (KiB of out-of-order data held per rx lcore)" },
 };
 
 #define N_GLOBAL_KEYS ARRAY_SIZE(global_keys)
@@ -301,6 +312,9 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->max_line_bytes = 16384;
 	cfg->window_bytes = 262144;
 	cfg->streams_per_lcore = 1024;
+	cfg->reorder_frames = 128;
+	cfg->nak_delay_us = 500;
+	cfg->stream_idle_ms = 30000;
 	cfg->no_huge = false;
 	cfg->memory_mb = 1024;
 	strcpy(cfg->file_prefix, "sluice");
@@ -507,6 +521,9 @@ static int on_section(struct loader *ld, const struct sl_ini_item *it)
 		memcpy(ld->tenant->name, tn, tlen + 1);
 		ld->tenant->columns = 0;
 		ld->tenant->ack = SL_ACK_PERSISTED;
+		ld->tenant->max_streams = 64;
+		ld->tenant->max_document_mb = 0;
+		ld->tenant->reorder_kb = 4096;
 		ld->tenant_line[ld->tenant_idx] = it->line;
 		ld->section = SEC_TENANT;
 		return 0;

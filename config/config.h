@@ -36,6 +36,9 @@ struct sl_tenant_conf {
 	char token[SL_TOKEN_MAX + 1];
 	uint32_t columns;              /* expected CSV column count; 0 = any */
 	enum sl_ack_policy ack;
+	uint32_t max_streams;          /* concurrent SLP/websocket documents in flight (default 64) */
+	uint32_t max_document_mb;      /* largest document in MiB; 0 = no limit */
+	uint32_t reorder_kb;           /* out-of-order bytes held for this tenant per rx lcore (KiB) */
 };
 
 struct sl_config {
@@ -54,6 +57,9 @@ struct sl_config {
 	uint32_t max_line_bytes;       /* longest accepted line */
 	uint32_t window_bytes;         /* SLP credit granted to a sender */
 	uint32_t streams_per_lcore;    /* SLP stream table size per rx lcore */
+	uint32_t reorder_frames;       /* out-of-order DATA frames held per stream (0 = in order only) */
+	uint32_t nak_delay_us;         /* a gap is NAKed after this long, and again every 4x this */
+	uint32_t stream_idle_ms;       /* a silent stream is failed and freed after this long */
 	bool no_huge;                  /* run EAL with --no-huge (tests, demo) */
 	uint32_t memory_mb;            /* EAL -m when no_huge */
 	char file_prefix[64];          /* EAL --file-prefix; also where sluicectl finds us */

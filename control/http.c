@@ -378,31 +378,43 @@ sl_http_free(struct sl_ws_conn *c)
 	c->http.len = c->http.off = 0;
 }
 
+static const char *
+status_text(unsigned status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 409: return "Conflict";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
 int
 sl_http_refuse_upgrade(struct lws *wsi, unsigned status, const char *text)
 {
 	unsigned char buf[LWS_PRE + 1024];
-	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	size_t n = strlen(text);
+	char *start = (char *)buf + LWS_PRE;
+	size_t cap = sizeof(buf) - LWS_PRE;
 
-	if (n > 400)
-		n = 400;
-	/* the reason also travels as a header: websocket clients rarely show bodies */
-	if (lws_add_http_header_status(wsi, status, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-					 (const unsigned char *)"text/plain; charset=utf-8", 25, &p, end) ||
-	    lws_add_http_header_content_length(wsi, n + 1, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-sluice-reason:",
-					(const unsigned char *)text, (int)n, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-					 (const unsigned char *)"close", 5, &p, end) ||
-	    lws_finalize_http_header(wsi, &p, end))
+	/*
+	 * Written by hand: this early in the request lws would label the
+	 * status line HTTP/1.0. The reason also travels as a header, since
+	 * websocket clients rarely show the body of a failed handshake.
+	 */
+	int n = snprintf(start, cap,
+			 "HTTP/1.1 %u %s\r\n"
+			 "content-type: text/plain; charset=utf-8\r\n"
+			 "content-length: %zu\r\n"
+			 "x-sluice-reason: %.400s\r\n"
+			 "cache-control: no-store\r\n"
+			 "connection: close\r\n"
+			 "\r\n"
+			 "%.400s\n",
+			 status, status_text(status), strnlen(text, 400) + 1, text, text);
+	if (n < 0 || (size_t)n >= cap)
 		return -1;
-	if ((size_t)(end - p) < n + 1)
-		return -1;
-	memcpy(p, text, n);
-	p += n;
-	*p++ = '\n';
-	int len = (int)(p - start);
-	return lws_write(wsi, start, (size_t)len, LWS_WRITE_HTTP_HEADERS) == len ? 0 : -1;
+	return lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_HEADERS) == n ? 0 : -1;
 }

@@ -282,7 +282,14 @@ sl_ingest_open(struct sl_ws_conn *c, const struct sl_route *r, char *reason, siz
 	struct sl_runtime *rt = ing.rt;
 	const char *tname = rt->cfg->tenants[r->tenant].name;
 
-	int slot = sl_docs_open(rt->docs, r->tenant, r->doc, r->rev, SL_ORIGIN_WS);
+	int slot = sl_docs_open_limited(rt->docs, r->tenant, r->doc, r->rev, SL_ORIGIN_WS,
+					rt->cfg->tenants[r->tenant].max_streams);
+	if (slot == -2) {
+		tenant_row(r->tenant)->docs_rejected++;
+		snprintf(reason, cap, "tenant %s already has %u documents in flight (max_streams): retry when one completes",
+			 tname, rt->cfg->tenants[r->tenant].max_streams);
+		return 503;
+	}
 	if (slot < 0) {
 		tenant_row(r->tenant)->docs_rejected++;
 		snprintf(reason, cap, "too many documents in flight: retry later");

@@ -142,16 +142,19 @@ main(int argc, char **argv)
 	rt.mbuf_pool = port.mbuf_pool;
 
 	if ((revs = sl_revisions_open(cfg->data_dir, err, sizeof(err))) == NULL ||
-	    sl_rx_setup(&rt, rx, err, sizeof(err)) != 0 ||
-	    sl_persist_start(&rt, err, sizeof(err)) != 0) {
+	    sl_rx_setup(&rt, rx, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		goto out_port;
 	}
+	/* The websocket thread first: it sets rt.wake_ws, which persistence calls. */
 	if (sl_ws_start(&rt, revs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sluiced: %s\n", err);
+		goto out_port;
+	}
+	if (sl_persist_start(&rt, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sluiced: %s\n", err);
 		atomic_store(&rt.stop, 1);
-		atomic_store(&rt.stop_workers, 1);
-		sl_persist_stop(&rt);
+		sl_ws_stop(&rt);
 		goto out_port;
 	}
 	sl_telemetry_register(&rt);

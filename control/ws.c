@@ -45,6 +45,8 @@ RTE_LOG_REGISTER(sl_ws_logtype, sluice.ws, INFO);
 #define SL_WS_TICK_US (50 * LWS_US_PER_MS)
 #define SL_WS_UPLOAD_QUEUE 16u          /* accepted, received, done, error: a few */
 #define SL_WS_SHUTDOWN_MS 1000          /* how long close frames get to go out */
+#define SL_WS_CLOSE_NOW_S 5             /* a culled or refused peer gets this long to take its close */
+#define SL_WS_CLOSE_DRAIN_S 60          /* ... and this long when its queue is sent first */
 #define SL_URI_MAX 512
 
 static struct {
@@ -147,13 +149,34 @@ sl_json_escape(char *out, size_t cap, const char *s)
 
 /* ---------------------------------------------------------------- queues */
 
+#define SL_OUTQ_FIRST 64u
+
 static int
 outq_init(struct sl_outq *q, uint32_t cap)
 {
-	q->m = calloc(cap, sizeof(*q->m));
+	q->size = cap < SL_OUTQ_FIRST ? cap : SL_OUTQ_FIRST;
+	q->m = calloc(q->size, sizeof(*q->m));
 	q->cap = q->m != NULL ? cap : 0;
 	q->head = q->count = 0;
 	return q->m != NULL ? 0 : -1;
+}
+
+/* Double the slots (up to cap), unwrapping the ring. -1 if out of memory. */
+static int
+outq_grow(struct sl_outq *q)
+{
+	uint32_t size = q->size * 2 < q->cap ? q->size * 2 : q->cap;
+	struct sl_wmsg **m = malloc((size_t)size * sizeof(*m));
+
+	if (m == NULL)
+		return -1;
+	for (uint32_t i = 0; i < q->count; i++)
+		m[i] = q->m[(q->head + i) % q->size];
+	free(q->m);
+	q->m = m;
+	q->size = size;
+	q->head = 0;
+	return 0;
 }
 
 static struct sl_wmsg *
@@ -162,7 +185,7 @@ outq_pop(struct sl_outq *q)
 	if (q->count == 0)
 		return NULL;
 	struct sl_wmsg *m = q->m[q->head];
-	q->head = (q->head + 1) % q->cap;
+	q->head = (q->head + 1) % q->size;
 	q->count--;
 	return m;
 }
@@ -182,7 +205,7 @@ outq_free(struct sl_outq *q)
 	outq_clear(q);
 	free(q->m);
 	q->m = NULL;
-	q->cap = 0;
+	q->size = q->cap = 0;
 }
 
 int
@@ -192,7 +215,9 @@ sl_conn_send(struct sl_ws_conn *c, struct sl_wmsg *m)
 
 	if (m == NULL || c->wsi == NULL || c->closing || q->count == q->cap)
 		return -1;
-	q->m[(q->head + q->count) % q->cap] = m;
+	if (q->count == q->size && outq_grow(q) < 0)
+		return -1;
+	q->m[(q->head + q->count) % q->size] = m;
 	q->count++;
 	m->refs++;
 	lws_callback_on_writable(c->wsi);
@@ -211,6 +236,8 @@ sl_conn_close(struct sl_ws_conn *c, uint16_t code, const char *reason, bool drai
 	}
 	if (!drain)
 		outq_clear(&c->q);
+	/* a peer that stopped reading may never let the close frame out */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, drain ? SL_WS_CLOSE_DRAIN_S : SL_WS_CLOSE_NOW_S);
 	lws_callback_on_writable(c->wsi);
 }
 

@@ -29,10 +29,16 @@ struct sl_wmsg {
 	unsigned char buf[];
 };
 
-/* A connection's bounded FIFO of messages waiting for WRITEABLE. */
+/*
+ * A connection's bounded FIFO of messages waiting for WRITEABLE. The
+ * array starts small and doubles up to cap: a quiet subscriber does not
+ * pay for a queue of 65536 pointers.
+ */
 struct sl_outq {
 	struct sl_wmsg **m;
-	uint32_t cap, head, count;
+	uint32_t size;          /* slots allocated */
+	uint32_t cap;           /* most messages ever queued */
+	uint32_t head, count;
 };
 
 /* What a plain HTTP request is being answered with (http.c). */

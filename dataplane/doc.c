@@ -25,9 +25,20 @@ int
 sl_docs_open(struct sl_doc_table *t, uint16_t tenant, const char *name, uint64_t revision,
 	     enum sl_doc_origin origin)
 {
+	return sl_docs_open_limited(t, tenant, name, revision, origin, UINT32_MAX);
+}
+
+int
+sl_docs_open_limited(struct sl_doc_table *t, uint16_t tenant, const char *name, uint64_t revision,
+		     enum sl_doc_origin origin, uint32_t tenant_max)
+{
 	int slot = -1;
 
 	pthread_mutex_lock(&docs_lock);
+	if (tenant < SL_MAX_TENANTS && t->tenant_active[tenant] >= tenant_max) {
+		pthread_mutex_unlock(&docs_lock);
+		return -2;
+	}
 	for (uint32_t n = 0; n < SL_MAX_DOCS; n++) {
 		uint32_t i = (docs_hint + n) % SL_MAX_DOCS;
 		if (!t->docs[i].in_use) {
@@ -53,6 +64,8 @@ sl_docs_open(struct sl_doc_table *t, uint16_t tenant, const char *name, uint64_t
 		d->in_use = 1;
 		docs_hint = (uint32_t)slot + 1;
 		docs_active++;
+		if (tenant < SL_MAX_TENANTS)
+			t->tenant_active[tenant]++;
 	}
 	pthread_mutex_unlock(&docs_lock);
 	/* Other threads learn the slot through a ring enqueue, which is a release barrier. */
@@ -70,6 +83,8 @@ sl_docs_release(struct sl_doc_table *t, uint32_t slot)
 		t->docs[slot].gen++;
 		t->docs[slot].ws_conn = NULL;
 		docs_active--;
+		if (t->docs[slot].tenant < SL_MAX_TENANTS && t->tenant_active[t->docs[slot].tenant] > 0)
+			t->tenant_active[t->docs[slot].tenant]--;
 	}
 	pthread_mutex_unlock(&docs_lock);
 }

@@ -37,6 +37,7 @@ struct sl_doc {
 
 struct sl_doc_table {
 	struct sl_doc docs[SL_MAX_DOCS];
+	uint32_t tenant_active[SL_MAX_TENANTS];   /* open slots per tenant (under the mutex) */
 };
 
 /* Set up an empty table (calloc'd by the caller or static). */
@@ -48,6 +49,13 @@ void sl_docs_init(struct sl_doc_table *t);
  */
 int sl_docs_open(struct sl_doc_table *t, uint16_t tenant, const char *name, uint64_t revision,
 		 enum sl_doc_origin origin);
+
+/*
+ * The same, but refuse (-2) when the tenant already has tenant_max
+ * documents open: one tenant cannot take every slot. -1: table full.
+ */
+int sl_docs_open_limited(struct sl_doc_table *t, uint16_t tenant, const char *name, uint64_t revision,
+			 enum sl_doc_origin origin, uint32_t tenant_max);
 
 /* Release a slot (bumps its generation). Thread-safe. */
 void sl_docs_release(struct sl_doc_table *t, uint32_t slot);
