@@ -1,22 +1,36 @@
 /*
  * send.c — the SLP sender library: one document to one appliance over
- * kernel UDP (see docs/protocol.md for the protocol, dataplane/slp.h for
- * the frames).
+ * kernel UDP (see docs/protocol.md for the protocol and the sender's
+ * rules, dataplane/slp.h for the frames).
  *
  * The whole exchange is one loop around poll() on one connected socket:
  *
  *   OPEN    resend OPEN every 200 ms until ACCEPT or REJECT;
- *   DATA    go-back-N inside the appliance's window: send from `next`,
- *           STATUS frames move `acked` forward; no progress for one RTO
- *           (or three duplicate STATUS) rewinds `next` to `acked`;
+ *   DATA    selective repeat. The document is cut into frames at fixed
+ *           offsets k * payload. New frames go out while they fit in the
+ *           appliance's window (acked .. acked + window). The appliance
+ *           keeps out-of-order frames and NAKs the byte ranges it misses:
+ *           we resend exactly the frames covering a NAKed range, each at
+ *           most once per nak_guard so a repeated NAK cannot cause a
+ *           storm. If `acked` does not move for one RTO we resend only the
+ *           frame at `acked` (a probe), doubling the RTO up to 2 s;
  *   FIN     resend FIN every 200 ms until DONE.
  *
- * v1 appliances keep only in-order bytes, so go-back-N is not a
- * simplification here: everything after a lost frame is dropped by the
- * receiver and has to be sent again anyway.
+ * A tail-loss probe covers the case the NAK cannot: when the last frames
+ * of a burst are lost the appliance holds nothing beyond the gap, so it
+ * sees no gap (and a lost STATUS leaves a window-limited sender waiting).
+ * After a few RTTs without progress (at least 10 ms, doubling while
+ * nothing moves, until the RTO is nearer) we resend the highest frame
+ * sent; if it lands beyond a gap the appliance NAKs the gap, and in any
+ * case it answers with a STATUS.
  *
- * All state lives in a struct sender on the caller's stack: no globals,
- * so several threads may send several documents at once.
+ * Control frames carry no CRC of their own (only DATA payloads do), so a
+ * reply is checked for plausibility before it moves anything: positions
+ * are always frame boundaries and never beyond what we sent.
+ *
+ * All state lives in a struct sender on the caller's stack (plus one
+ * per-frame array on the heap): no globals, so several threads may send
+ * several documents at once.
  */
 #include "sluice/send.h"
 
@@ -27,6 +41,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -36,17 +51,28 @@
 #include "dataplane/slp.h"
 
 #define DEFAULT_PAYLOAD 1400u
-#define DEFAULT_TIMEOUT_MS 5000u
-#define MS 1000000ull                    /* nanoseconds */
+#define DEFAULT_TIMEOUT_MS 30000u
+#define US 1000ull                       /* nanoseconds */
+#define MS 1000000ull
 #define CTL_RESEND_NS (200 * MS)         /* OPEN and FIN */
-#define RTO_MIN_NS (100 * MS)
-#define RTO_MAX_NS (1000 * MS)
-#define DUP_STATUS_FAST 3                /* duplicate STATUS frames that trigger a rewind */
-#define BURST 32                         /* DATA frames per loop turn: read replies in between */
+#define RTO_START_NS (200 * MS)
+#define RTO_MAX_NS (2000 * MS)
+#define NAK_GUARD_MIN_NS (2 * MS)
+#define NAK_GUARD_MAX_NS (500 * MS)
+#define TLP_MIN_NS (10 * MS)             /* tail-loss probe: at least this, or 4 RTTs */
+#define NAK_RESEND_MAX 4096u             /* frames resent for one NAK (bounds a corrupt gap_len) */
+#define BURST 32                         /* new DATA frames per loop turn: read replies in between */
 #define PROGRESS_EVERY_NS (250 * MS)
 #define RCVBUF_BYTES (1 << 20)           /* a burst of STATUS replies must not overflow */
+#define SNDBUF_BYTES (4 << 20)
 
 enum phase { PHASE_OPEN, PHASE_DATA, PHASE_FIN };
+
+/* What we remember about each frame of the document. */
+struct frame_state {
+	uint64_t sent_ns;                /* last (re)transmission; 0 = never sent */
+	uint32_t sends;                  /* transmissions: an RTT sample needs exactly 1 */
+};
 
 struct sender {
 	const struct sl_send_opts *o;
@@ -63,14 +89,18 @@ struct sender {
 	uint32_t session, stream_id;
 	enum phase phase;
 
-	/* Go-back-N state, all byte positions in the document. */
+	/* Selective-repeat state. Byte positions, except where named *_frame. */
+	uint64_t nframes;
+	struct frame_state *fs;          /* nframes entries */
 	uint64_t acked;                  /* the appliance holds every byte before this */
-	uint64_t next;                   /* next byte to send */
-	uint64_t sent_hi;                /* highest byte ever sent + 1: below it is a retransmit */
 	uint32_t window;                 /* bytes past acked we may send; 0 = pause */
-	uint64_t rto_ns, rto_at;         /* no progress by rto_at: rewind */
-	unsigned dups;                   /* STATUS frames repeating acked while we are ahead */
-	uint64_t fast_pos;               /* acked at the last fast retransmit (one per position) */
+	uint64_t next_frame;             /* first frame never sent */
+	uint64_t progress_ns;            /* when acked last moved (or the window reopened) */
+	uint64_t rto_ns, rto_at;         /* no progress by rto_at: probe the frame at acked */
+	uint64_t tlp_ns, tlp_at;         /* tail-loss probe interval (doubles) and when due */
+	uint64_t srtt_ns;                /* smoothed RTT; 0 = no sample yet */
+	uint64_t open_sent_ns;           /* first OPEN, for the first RTT sample */
+	unsigned opens_sent;
 
 	uint64_t start_ns, heard_ns, ctl_at, progress_at;
 	bool progress_shown;
@@ -83,6 +113,16 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
 }
 
 static void set_reason(struct sl_send_result *res, const char *fmt, ...)
@@ -100,6 +140,57 @@ static void set_reason(struct sl_send_result *res, const char *fmt, ...)
 static const char *errstr(int err, char *buf, size_t cap)
 {
 	return strerror_r(err, buf, cap);    /* GNU variant: returns the message */
+}
+
+/* ---- frames and positions -------------------------------------------- */
+
+static uint64_t frame_start(const struct sender *s, uint64_t k)
+{
+	return k * s->payload;
+}
+
+static size_t frame_len(const struct sender *s, uint64_t k)
+{
+	uint64_t start = frame_start(s, k);
+	return (size_t)min_u64(s->payload, s->len - start);
+}
+
+/* One past the highest byte ever sent. */
+static uint64_t sent_hi(const struct sender *s)
+{
+	return min_u64(frame_start(s, s->next_frame), s->len);
+}
+
+/*
+ * Could the appliance really have said this position? It counts
+ * contiguous bytes of whole frames, so it is a frame boundary (or the
+ * end), and it cannot exceed what we sent. Anything else is a reply
+ * corrupted in flight (control frames have no CRC) or a confused peer;
+ * moving `acked` on it would skip bytes, so we ignore the frame.
+ */
+static bool position_plausible(const struct sender *s, uint64_t pos)
+{
+	if (pos > sent_hi(s))
+		return false;
+	return pos % s->payload == 0 || pos == s->len;
+}
+
+/* The resend guard: how long one frame is left alone after a (re)send. */
+static uint64_t nak_guard(const struct sender *s)
+{
+	if (s->o->nak_guard_us)
+		return s->o->nak_guard_us * US;
+	/* A NAK sent less than one RTT after our resend left the appliance
+	 * before the resend arrived: answering it again would be a storm. */
+	return min_u64(max_u64(NAK_GUARD_MIN_NS, s->srtt_ns), NAK_GUARD_MAX_NS);
+}
+
+static void rtt_sample(struct sender *s, uint64_t sample)
+{
+	if (s->srtt_ns == 0)
+		s->srtt_ns = sample;
+	else
+		s->srtt_ns = (7 * s->srtt_ns + sample) / 8;
 }
 
 /* ---- progress -------------------------------------------------------- */
@@ -144,6 +235,7 @@ static int send_frame(struct sender *s, size_t n)
 			s->refused = true;
 			return 0;
 		case EAGAIN: case ENOBUFS: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN:
+		case ENETDOWN:
 			return 0;       /* counts as a lost datagram */
 		default: {
 			char eb[128];
@@ -155,12 +247,14 @@ static int send_frame(struct sender *s, size_t n)
 	}
 }
 
-static int send_open(struct sender *s)
+static int send_open(struct sender *s, uint64_t now)
 {
 	const struct sl_send_opts *o = s->o;
 	size_t n = slp_encode_open(s->frame, sizeof s->frame, s->session, o->revision,
 				   o->tenant, strlen(o->tenant), o->token, strlen(o->token),
 				   o->doc, strlen(o->doc));
+	if (s->opens_sent++ == 0)
+		s->open_sent_ns = now;
 	return send_frame(s, n);
 }
 
@@ -171,92 +265,133 @@ static int send_fin(struct sender *s)
 	return send_frame(s, n);
 }
 
-static int send_data(struct sender *s, uint64_t off, size_t n)
+/* (Re)send frame k. */
+static int send_data(struct sender *s, uint64_t k, uint64_t now)
 {
+	uint64_t off = frame_start(s, k);
 	size_t fl = slp_encode_data(s->frame, sizeof s->frame, s->stream_id, s->session,
-				    off, s->doc + off, n);
-	if (off < s->sent_hi)
+				    off, s->doc + off, frame_len(s, k));
+	struct frame_state *f = &s->fs[k];
+	if (f->sends > 0)
 		s->res->retransmits++;
-	if (off + n > s->sent_hi)
-		s->sent_hi = off + n;
+	f->sends++;
+	f->sent_ns = now;
+	if (k >= s->next_frame)
+		s->next_frame = k + 1;
 	return send_frame(s, fl);
 }
 
-static void rto_reset(struct sender *s, uint64_t now)
+/* acked moved, or the window reopened: restart the clocks. */
+static void on_progress(struct sender *s, uint64_t now)
 {
-	s->rto_ns = RTO_MIN_NS;
+	s->progress_ns = now;
+	s->rto_ns = RTO_START_NS;
 	s->rto_at = now + s->rto_ns;
+	s->tlp_ns = max_u64(TLP_MIN_NS, 4 * s->srtt_ns);
+	s->tlp_at = now + s->tlp_ns;
+}
+
+/* Send the frame holding byte `acked` (RTO) or the highest frame sent (tail loss). */
+static int probe(struct sender *s, uint64_t k, uint64_t now)
+{
+	s->res->rto_probes++;
+	return send_data(s, k, now);
 }
 
 /*
- * Send what the window allows, at most BURST frames. Returns -1 on a
- * fatal error, 1 if more could be sent right away, 0 otherwise.
+ * Timers, then new frames as far as the window allows (at most BURST).
+ * Returns -1 on a fatal error, 1 if more could be sent right away, 0
+ * otherwise.
  */
 static int pump(struct sender *s, uint64_t now)
 {
+	uint64_t acked_frame = s->acked / s->payload;
+
 	if (now >= s->rto_at) {
-		/* No progress for one RTO: whatever followed the loss was dropped. */
-		s->next = s->acked;
-		s->rto_ns = s->rto_ns * 2 > RTO_MAX_NS ? RTO_MAX_NS : s->rto_ns * 2;
+		/* Nothing moved for one RTO: the frame at acked (or the reply to
+		 * it) was lost, or the window is closed. One probe, not the
+		 * window: whatever else is missing the appliance will NAK. */
+		s->rto_ns = min_u64(s->rto_ns * 2, RTO_MAX_NS);
 		s->rto_at = now + s->rto_ns;
-		if (s->window == 0) {
-			/* Paused: probe with the frame at acked so a STATUS tells us
-			 * when the window opens again (or that the byte got in). */
-			uint64_t left = s->len - s->acked;
-			size_t n = left < s->payload ? (size_t)left : s->payload;
-			if (send_data(s, s->acked, n) < 0)
-				return -1;
-		}
+		if (probe(s, acked_frame, now) < 0)
+			return -1;
+	} else if (now >= s->tlp_at) {
+		/* The probe or its answer may be lost too: try again, backing
+		 * off, until the RTO takes over. One frame each time. */
+		s->tlp_ns *= 2;
+		s->tlp_at = now + s->tlp_ns < s->rto_at ? now + s->tlp_ns : UINT64_MAX;
+		if (s->window > 0 && s->next_frame > acked_frame &&
+		    probe(s, s->next_frame - 1, now) < 0)
+			return -1;
 	}
 
-	/* Never send past acked + window: the appliance drops and counts it. */
+	/* A frame goes out only if it ends inside the window, so any receiver
+	 * keeps it; the frame at acked is the exception when the window is
+	 * smaller than one frame (otherwise we could never move). */
 	uint64_t limit = s->acked + s->window;
 	for (int i = 0; i < BURST; i++) {
-		if (s->next >= s->len || s->next >= limit)
+		uint64_t k = s->next_frame;
+		if (k >= s->nframes || s->window == 0)
 			return 0;
-		uint64_t left = s->len - s->next;
-		size_t n = left < s->payload ? (size_t)left : s->payload;
-		if (s->next + n > limit) {
-			/* Only a window smaller than one payload justifies a short
-			 * frame; otherwise wait for STATUS to open room for a full one. */
-			if (s->next != s->acked)
-				return 0;
-			n = (size_t)(limit - s->next);
-		}
-		if (send_data(s, s->next, n) < 0)
+		uint64_t start = frame_start(s, k);
+		if (start + frame_len(s, k) > limit && start > s->acked)
+			return 0;
+		if (send_data(s, k, now) < 0)
 			return -1;
-		s->next += n;
 	}
 	return 1;
 }
 
 /* ---- receiving ------------------------------------------------------- */
 
-static void on_status(struct sender *s, uint64_t pos, uint32_t window, uint64_t now)
+/* ACCEPT (again), STATUS and NAK all carry position and window. */
+static void on_position(struct sender *s, uint64_t pos, uint32_t window, uint64_t now)
 {
 	if (pos < s->acked)
-		return;         /* an old STATUS overtaken by a newer one */
+		return;         /* an old reply overtaken by a newer one */
 	bool reopened = s->window == 0 && window > 0;
 	s->window = window;
 	if (pos > s->acked) {
+		/*
+		 * The RTT sample comes from the frame at the old acked: its
+		 * arrival is what moved the position. (The frame just below pos
+		 * may have waited in the reorder window for a repair, which says
+		 * nothing about the path; sampling it inflates the RTT, and with
+		 * it the NAK guard, until NAKs go unanswered.) Karn: only a frame
+		 * sent once gives an honest sample.
+		 */
+		const struct frame_state *f = &s->fs[s->acked / s->payload];
+		if (f->sends == 1 && now > f->sent_ns)
+			rtt_sample(s, now - f->sent_ns);
+		if (s->o->on_confirmed)
+			s->o->on_confirmed(s->o->on_confirmed_arg, pos - s->acked);
 		s->acked = pos;
-		if (s->next < pos)
-			s->next = pos;
-		s->dups = 0;
-		rto_reset(s, now);
-		return;
+		on_progress(s, now);
+	} else if (reopened) {
+		on_progress(s, now);
 	}
-	if (reopened)
-		rto_reset(s, now);
-	/* Same position while we are ahead: a frame went missing and the
-	 * appliance is dropping what follows. Rewind now instead of waiting
-	 * for the RTO, but once per position: the rest of the old burst
-	 * will keep producing duplicates for a while. */
-	if (s->next > s->acked && ++s->dups >= DUP_STATUS_FAST && s->fast_pos != s->acked) {
-		s->next = s->acked;
-		s->fast_pos = s->acked;
-		s->dups = 0;
+}
+
+/* Resend the frames covering [gap, gap + gap_len) that are due. */
+static int on_nak(struct sender *s, uint64_t gap, uint32_t gap_len, uint64_t now)
+{
+	if (gap_len == 0 || gap >= s->len)
+		return 0;
+	uint64_t end = min_u64(gap + gap_len, sent_hi(s));
+	gap = max_u64(gap, s->acked);
+	if (gap >= end)
+		return 0;
+	uint64_t first = gap / s->payload, last = (end - 1) / s->payload;
+	if (last - first >= NAK_RESEND_MAX)
+		last = first + NAK_RESEND_MAX - 1;
+	uint64_t guard = nak_guard(s);
+	for (uint64_t k = first; k <= last; k++) {
+		if (now - s->fs[k].sent_ns < guard)
+			continue;       /* resent recently: the NAK crossed it */
+		if (send_data(s, k, now) < 0)
+			return -1;
 	}
+	return 0;
 }
 
 static int finish_refused(struct sender *s, uint16_t code, const char *reason, size_t rlen)
@@ -269,47 +404,59 @@ static int finish_refused(struct sender *s, uint16_t code, const char *reason, s
 	return 1;
 }
 
-/* The appliance claims bytes we never sent: no retry can fix that. */
-static int protocol_error(struct sender *s, uint64_t pos)
-{
-	set_reason(s->res, "protocol error: %s reported position %" PRIu64 " but the document "
-		   "has only %" PRIu64 " bytes (wrong session? appliance bug?)", s->peer, pos, s->len);
-	return -1;
-}
-
 /*
  * Handle one datagram. Returns 2 to keep going, or the final result
- * (0 confirmed, 1 refused, -1 protocol error) of sl_send_document.
+ * (0 confirmed, 1 refused, -1 local failure) of sl_send_document.
  */
 static int on_frame(struct sender *s, const uint8_t *buf, size_t n, uint64_t now)
 {
 	struct slp_frame f;
 	if (slp_decode(buf, n, &f) != SLP_DEC_OK || f.h.session != s->session)
 		return 2;       /* not for us: a stray datagram or an old session */
+	if (s->phase != PHASE_OPEN && f.h.type != SLP_REJECT && f.h.stream_id != s->stream_id) {
+		s->res->ignored++;
+		return 2;       /* our session but not our stream: corrupted */
+	}
 	s->heard_ns = now;
 
 	switch (f.h.type) {
 	case SLP_ACCEPT:
-		if (f.u.status.position > s->len)
-			return protocol_error(s, f.u.status.position);
 		if (s->phase == PHASE_OPEN) {
+			uint64_t pos = f.u.status.position;
+			if (pos > s->len || (pos % s->payload != 0 && pos != s->len)) {
+				s->res->ignored++;
+				return 2;
+			}
 			s->stream_id = f.h.stream_id;
-			s->acked = s->next = s->sent_hi = f.u.status.position;
+			s->acked = pos;
+			s->next_frame = pos / s->payload + (pos == s->len && pos % s->payload ? 1 : 0);
 			s->window = f.u.status.window;
 			s->phase = PHASE_DATA;
-			rto_reset(s, now);
+			if (s->opens_sent == 1)
+				rtt_sample(s, now - s->open_sent_ns);
+			on_progress(s, now);
 			return 2;
 		}
-		/* A duplicate ACCEPT (we sent OPEN more than once): a STATUS. */
-		if (s->phase == PHASE_DATA)
-			on_status(s, f.u.status.position, f.u.status.window, now);
-		return 2;
+		/* A duplicate ACCEPT (we sent OPEN more than once) is a STATUS. */
+		/* fall through */
 	case SLP_STATUS:
-		if (f.u.status.position > s->len)
-			return protocol_error(s, f.u.status.position);
+		if (!position_plausible(s, f.u.status.position)) {
+			s->res->ignored++;
+			return 2;
+		}
 		if (s->phase == PHASE_DATA)
-			on_status(s, f.u.status.position, f.u.status.window, now);
+			on_position(s, f.u.status.position, f.u.status.window, now);
 		return 2;
+	case SLP_NAK:
+		s->res->naks_received++;
+		if (!position_plausible(s, f.u.nak.position)) {
+			s->res->ignored++;
+			return 2;
+		}
+		if (s->phase != PHASE_DATA)
+			return 2;
+		on_position(s, f.u.nak.position, f.u.nak.window, now);
+		return on_nak(s, f.u.nak.gap_offset, f.u.nak.gap_len, now) < 0 ? -1 : 2;
 	case SLP_REJECT:
 		return finish_refused(s, f.u.reject.code, f.u.reject.reason, f.u.reject.reason_len);
 	case SLP_DONE:
@@ -333,7 +480,7 @@ static int on_frame(struct sender *s, const uint8_t *buf, size_t n, uint64_t now
 }
 
 /* Read every datagram waiting. Returns 2 to keep going, or a final result. */
-static int drain(struct sender *s, uint64_t now)
+static int drain(struct sender *s)
 {
 	uint8_t buf[SLP_MAX_FRAME + 1];
 	for (;;) {
@@ -355,7 +502,7 @@ static int drain(struct sender *s, uint64_t now)
 		}
 		if ((size_t)n > sizeof buf)
 			continue;
-		int r = on_frame(s, buf, (size_t)n, now);
+		int r = on_frame(s, buf, (size_t)n, now_ns());
 		if (r != 2)
 			return r;
 	}
@@ -378,16 +525,19 @@ static int timed_out(struct sender *s)
 	return -1;
 }
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
+static int stalled(struct sender *s)
 {
-	return a < b ? a : b;
+	set_reason(s->res, "%s keeps answering but has not taken byte %" PRIu64 " for %u ms "
+		   "although its window is open (%" PRIu64 " of %" PRIu64 " bytes confirmed): "
+		   "appliance fault? its rx drop counters may say why", s->peer, s->acked,
+		   (unsigned)(s->timeout_ns / MS), s->acked, s->len);
+	return -1;
 }
 
 static int run(struct sender *s)
 {
 	s->start_ns = s->heard_ns = s->ctl_at = now_ns();
 	s->phase = PHASE_OPEN;
-	s->fast_pos = UINT64_MAX;
 
 	for (;;) {
 		uint64_t now = now_ns();
@@ -402,19 +552,27 @@ static int run(struct sender *s)
 			if (more < 0)
 				return -1;
 		} else if (now >= s->ctl_at) {
-			if ((s->phase == PHASE_OPEN ? send_open(s) : send_fin(s)) < 0)
+			if ((s->phase == PHASE_OPEN ? send_open(s, now) : send_fin(s)) < 0)
 				return -1;
 			s->ctl_at = now + CTL_RESEND_NS;
 		}
 		show_progress(s, now, false);
 
+		/* An outage (appliance restarting its port, a paused path) is
+		 * survived as long as something is heard within timeout_ms. */
 		if (now - s->heard_ns >= s->timeout_ns)
 			return timed_out(s);
+		/* The opposite failure: the appliance answers, its window is open,
+		 * yet it has not taken the byte at acked for as long. Probing
+		 * forever would hide a broken peer; a closed window (back-pressure)
+		 * is a legitimate reason to wait and does not count. */
+		if (s->phase == PHASE_DATA && s->window > 0 && now - s->progress_ns >= s->timeout_ns)
+			return stalled(s);
 
 		/* Sleep until the earliest thing we must do, or a reply. */
 		uint64_t wake = s->heard_ns + s->timeout_ns;
 		if (s->phase == PHASE_DATA)
-			wake = min_u64(wake, s->rto_at);
+			wake = min_u64(wake, min_u64(s->rto_at, s->tlp_at));
 		else
 			wake = min_u64(wake, s->ctl_at);
 		if (s->o->progress)
@@ -431,7 +589,7 @@ static int run(struct sender *s)
 			return -1;
 		}
 		if (pr > 0) {
-			int r = drain(s, now_ns());
+			int r = drain(s);
 			if (r != 2)
 				return r;
 		}
@@ -504,9 +662,10 @@ static int open_socket(struct sender *s)
 		return -1;
 	}
 	freeaddrinfo(ai);
-	/* Best effort: the default is enough for small windows. */
-	int rcvbuf = RCVBUF_BYTES;
+	/* Best effort: the defaults are enough for small windows. */
+	int rcvbuf = RCVBUF_BYTES, sndbuf = SNDBUF_BYTES;
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	s->fd = fd;
 	return 0;
 }
@@ -531,19 +690,30 @@ int sl_send_document(const struct sl_send_opts *o, const void *doc, size_t len,
 	s.timeout_ns = (uint64_t)(o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS) * MS;
 	snprintf(s.peer, sizeof s.peer, "%s:%u", o->host, o->port);
 
+	s.nframes = (len + s.payload - 1) / s.payload;
+	/* One extra entry so an empty document still has a frame_state to index. */
+	s.fs = calloc(s.nframes + 1, sizeof *s.fs);
+	if (s.fs == NULL) {
+		set_reason(res, "out of memory for the state of %" PRIu64 " frames", s.nframes);
+		return -1;
+	}
 	if (getrandom(&s.session, sizeof s.session, 0) != sizeof s.session) {
 		char eb[128];
 		set_reason(res, "cannot pick a random session id: %s", errstr(errno, eb, sizeof eb));
+		free(s.fs);
 		return -1;
 	}
 	s.crc = slp_crc32c(0, doc, len);
-	if (open_socket(&s) < 0)
+	if (open_socket(&s) < 0) {
+		free(s.fs);
 		return -1;
+	}
 
 	int rc = run(&s);
 	if (s.progress_shown)
 		show_progress(&s, now_ns(), true);
 	close(s.fd);
+	free(s.fs);
 
 	res->bytes = s.acked;
 	res->seconds = (double)(now_ns() - t0) / 1e9;

@@ -54,28 +54,32 @@ decide_open(struct sl_runtime *rt, struct sl_revisions *revs, const struct sl_ms
 	r.session = req->session;
 	snprintf(doc, sizeof(doc), "%.*s", (int)req->doc_len, req->doc_name);
 
-	if (sl_docs_active(rt->docs) >= SL_MAX_DOCS) {
+	/* Take the slot first: a refusal for capacity must not consume the revision. */
+	slot = sl_docs_open_limited(rt->docs, req->tenant, doc, req->revision, SL_ORIGIN_SLP,
+				    cfg->tenants[req->tenant].max_streams);
+	if (slot == -2) {
+		r.code = SLP_E_TENANT_STREAMS;
+		reasonf(&r, "tenant %s already has %u documents in flight (max_streams); retry when one completes",
+			tenant, cfg->tenants[req->tenant].max_streams);
+		goto reply;
+	}
+	if (slot < 0) {
 		r.code = SLP_E_TOO_MANY_STREAMS;
 		reasonf(&r, "too many documents in flight (%u); retry later", SL_MAX_DOCS);
 		goto reply;
 	}
 	rc = sl_revisions_accept(revs, tenant, doc, req->revision, &highest, err, sizeof(err));
-	if (rc == 1) {
-		r.code = SLP_E_REVISION;
-		reasonf(&r, "revision %" PRIu64 " is not newer than %" PRIu64 ", the highest accepted for "
-			"this document; send a higher revision", req->revision, highest);
-		goto reply;
-	}
-	if (rc < 0) {
-		r.code = SLP_E_INTERNAL;
-		reasonf(&r, "could not record the revision: %s", err);
-		RTE_LOG(ERR, USER1, "sluiced: %s/%s rev %" PRIu64 ": %s\n", tenant, doc, req->revision, err);
-		goto reply;
-	}
-	slot = sl_docs_open(rt->docs, req->tenant, doc, req->revision, SL_ORIGIN_SLP);
-	if (slot < 0) {
-		r.code = SLP_E_TOO_MANY_STREAMS;
-		reasonf(&r, "too many documents in flight (%u); retry later", SL_MAX_DOCS);
+	if (rc != 0) {
+		sl_docs_release(rt->docs, (uint32_t)slot);
+		if (rc == 1) {
+			r.code = SLP_E_REVISION;
+			reasonf(&r, "revision %" PRIu64 " is not newer than %" PRIu64 ", the highest accepted for "
+				"this document; send a higher revision", req->revision, highest);
+		} else {
+			r.code = SLP_E_INTERNAL;
+			reasonf(&r, "could not record the revision: %s", err);
+			RTE_LOG(ERR, USER1, "sluiced: %s/%s rev %" PRIu64 ": %s\n", tenant, doc, req->revision, err);
+		}
 		goto reply;
 	}
 	rt->docs->docs[slot].rx = req->rx;

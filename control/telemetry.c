@@ -101,6 +101,7 @@ static const struct drop_counter rx_drops[] = {
 	RX_SLP_BAD("slp_body", SLP_DEC_BODY),
 	RX_SLP_BAD("slp_empty_data", SLP_DEC_EMPTY_DATA),
 	RX_SLP_BAD("slp_oversize", SLP_DEC_OVERSIZE),
+	RX_SLP_BAD("slp_checksum", SLP_DEC_CHECKSUM),
 	/* well-formed frames the stream layer refused */
 	RX_DROP(slp_unknown_stream),
 	RX_DROP(slp_out_of_order),
@@ -112,13 +113,15 @@ static const struct drop_counter rx_drops[] = {
 	RX_DROP(slp_checksum_failed),
 	RX_DROP(slp_length_failed),
 	RX_DROP(slp_from_appliance),
+	RX_DROP(slp_reorder_full),
+	RX_DROP(slp_too_large),
 };
 
 /*
  * If slp.h grows a decode error, this table must name it: 7 non-SLP
- * counters, one per decode error except OK, 10 stream-layer counters.
+ * counters, one per decode error except OK, 12 stream-layer counters.
  */
-_Static_assert(RTE_DIM(rx_drops) == 7 + (SLP_DEC__COUNT - 1) + 10,
+_Static_assert(RTE_DIM(rx_drops) == 7 + (SLP_DEC__COUNT - 1) + 12,
 	       "rx_drops[] must list every slp_decode_err: update it with slp.h");
 
 static uint64_t
@@ -280,6 +283,8 @@ lcore_rx_row(struct rte_tel_data *d, const struct sl_runtime *rt, unsigned i)
 	rte_tel_data_add_dict_u64(row, "tx_packets", rd(&s->tx_packets));
 	rte_tel_data_add_dict_u64(row, "arp_replies", rd(&s->arp_replies));
 	rte_tel_data_add_dict_u64(row, "icmp_replies", rd(&s->icmp_replies));
+	rte_tel_data_add_dict_u64(row, "held", rd(&s->slp_held));
+	rte_tel_data_add_dict_u64(row, "naks_sent", rd(&s->slp_naks_sent));
 	rte_tel_data_add_dict_u64(row, "lines", rd(&s->lines));
 	rte_tel_data_add_dict_u64(row, "batches", rd(&s->batches));
 	rte_tel_data_add_dict_u64(row, "busy_pct", busy_pct(rd(&s->polls), rd(&s->busy_polls)));

@@ -107,10 +107,10 @@ sl_rx_send(struct sl_rx_ctx *c, const struct sl_peer *to, const uint8_t *frame, 
 	tx_queue(c, m);
 }
 
-/* UDP datagram to us: validate and pass the SLP payload on. Returns true if m can be freed. */
-static void
-handle_udp(struct sl_rx_ctx *c, struct rte_ether_hdr *eth, struct rte_ipv4_hdr *iph, size_t ihl,
-	   uint16_t ip_len)
+/* UDP datagram to us: validate and pass the SLP payload on. Returns true if the stream table kept m. */
+static bool
+handle_udp(struct sl_rx_ctx *c, struct rte_mbuf *m, struct rte_ether_hdr *eth, struct rte_ipv4_hdr *iph,
+	   size_t ihl, uint16_t ip_len)
 {
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)((uint8_t *)iph + ihl);
 	uint16_t udp_len;
@@ -118,28 +118,28 @@ handle_udp(struct sl_rx_ctx *c, struct rte_ether_hdr *eth, struct rte_ipv4_hdr *
 
 	if (ip_len < ihl + sizeof(*udp)) {
 		c->st->drop_bad_udp++;
-		return;
+		return false;
 	}
 	udp_len = rte_be_to_cpu_16(udp->dgram_len);
 	if (udp_len < sizeof(*udp) || udp_len > ip_len - ihl) {
 		c->st->drop_bad_udp++;
-		return;
+		return false;
 	}
 	if (udp->dst_port != c->udp_port) {
 		c->st->drop_wrong_port++;
-		return;
+		return false;
 	}
 	if (udp->dgram_cksum != 0 && rte_ipv4_udptcp_cksum_verify(iph, udp) != 0) {
 		c->st->drop_bad_udp++;
-		return;
+		return false;
 	}
 	peer.mac = eth->src_addr;
 	peer.ip = iph->src_addr;
 	peer.port = udp->src_port;
-	sl_streams_input(c, &peer, (const uint8_t *)(udp + 1), (uint16_t)(udp_len - sizeof(*udp)));
+	return sl_streams_input(c, &peer, (const uint8_t *)(udp + 1), (uint16_t)(udp_len - sizeof(*udp)), m);
 }
 
-/* Classify one frame. Returns true if m was queued for transmission (an in-place reply). */
+/* Classify one frame. Returns true if m was consumed (queued as an in-place reply, or held). */
 static bool
 handle_frame(struct sl_rx_ctx *c, struct rte_mbuf *m)
 {
@@ -202,8 +202,7 @@ handle_frame(struct sl_rx_ctx *c, struct rte_mbuf *m)
 		c->st->drop_not_udp++;
 		return false;
 	}
-	handle_udp(c, eth, iph, ihl, ip_len);
-	return false;
+	return handle_udp(c, m, eth, iph, ihl, ip_len);
 }
 
 static unsigned
@@ -252,14 +251,13 @@ sl_rx_main(void *arg)
 				c->st->dispatch_retries++;
 			work++;
 		}
-		tx_flush(c);
-
 		uint64_t now = rte_rdtsc();
+		sl_streams_poll_gaps(c, now);
 		if (now >= next_tick) {
 			sl_streams_expire(c, now);
-			tx_flush(c);
 			next_tick = now + tick;
 		}
+		tx_flush(c);
 		if (work > 0) {
 			c->st->busy_polls++;
 			sl_idle_reset(&idle);

@@ -21,9 +21,10 @@
 
 /* Body layouts (offsets from the end of the 16-byte header). */
 #define OPEN_FIXED 12u       /* revision u64, 3 x length u8, pad u8 */
-#define DATA_FIXED 8u        /* offset u64 */
+#define DATA_FIXED 12u       /* offset u64, crc32c u32 (of header, offset and payload) */
 #define FIN_BODY 12u         /* total_len u64, crc32c u32 */
 #define STATUS_BODY 12u      /* position u64, window u32 (ACCEPT, STATUS) */
+#define NAK_BODY 24u         /* position u64, window u32, gap_offset u64, gap_len u32 */
 #define REJECT_FIXED 2u      /* code u16 */
 #define DONE_FIXED 28u       /* code u16, pad u16, lines/ok/errors u64 */
 
@@ -89,6 +90,12 @@ static enum slp_decode_err decode_open(const uint8_t *b, size_t n, struct slp_fr
 	return SLP_DEC_OK;
 }
 
+/* CRC32C of a DATA frame: the 16-byte header and the offset, then the payload. */
+static uint32_t data_crc(const uint8_t *frame, const uint8_t *payload, size_t len)
+{
+	return slp_crc32c(slp_crc32c(0, frame, SLP_HDR_LEN + 8), payload, len);
+}
+
 static enum slp_decode_err decode_data(const uint8_t *b, size_t n, struct slp_frame *f)
 {
 	if (n < DATA_FIXED)
@@ -99,8 +106,19 @@ static enum slp_decode_err decode_data(const uint8_t *b, size_t n, struct slp_fr
 	if (plen > SLP_MAX_PAYLOAD)
 		return SLP_DEC_OVERSIZE;
 	f->u.data.offset = get64(b);
+	f->u.data.crc32c = get32(b + 8);
 	f->u.data.payload = b + DATA_FIXED;
 	f->u.data.len = (uint16_t)plen;
+	/*
+	 * Last, after every structural check: it is the only one that costs
+	 * a pass over the payload. The UDP checksum is optional and weak, and
+	 * a NIC that offloads it may never look; this CRC is what makes a
+	 * corrupted frame a loss (repaired by NAK) instead of bad data. It
+	 * covers the header and the offset too: a flipped offset bit would
+	 * otherwise put good bytes in the wrong place.
+	 */
+	if (data_crc(b - SLP_HDR_LEN, f->u.data.payload, plen) != f->u.data.crc32c)
+		return SLP_DEC_CHECKSUM;
 	return SLP_DEC_OK;
 }
 
@@ -134,7 +152,7 @@ enum slp_decode_err slp_decode(const uint8_t *buf, size_t len, struct slp_frame 
 		return SLP_DEC_VERSION;
 	switch (h->type) {
 	case SLP_OPEN: case SLP_DATA: case SLP_FIN:
-	case SLP_ACCEPT: case SLP_REJECT: case SLP_STATUS: case SLP_DONE:
+	case SLP_ACCEPT: case SLP_REJECT: case SLP_STATUS: case SLP_DONE: case SLP_NAK:
 		break;
 	default:
 		return SLP_DEC_TYPE;
@@ -163,6 +181,14 @@ enum slp_decode_err slp_decode(const uint8_t *buf, size_t len, struct slp_frame 
 			return SLP_DEC_BODY;
 		f->u.status.position = get64(b);
 		f->u.status.window = get32(b + 8);
+		return SLP_DEC_OK;
+	case SLP_NAK:
+		if (n != NAK_BODY)
+			return SLP_DEC_BODY;
+		f->u.nak.position = get64(b);
+		f->u.nak.window = get32(b + 8);
+		f->u.nak.gap_offset = get64(b + 12);
+		f->u.nak.gap_len = get32(b + 20);
 		return SLP_DEC_OK;
 	case SLP_REJECT:
 		if (n >= REJECT_FIXED)
@@ -194,7 +220,8 @@ const char *slp_decode_err_str(enum slp_decode_err e)
 	case SLP_DEC_LENGTH: return "header length field disagrees with the datagram size";
 	case SLP_DEC_BODY: return "frame body too short, too long or inconsistent for its type";
 	case SLP_DEC_EMPTY_DATA: return "DATA frame with no payload";
-	case SLP_DEC_OVERSIZE: return "DATA payload larger than 1448 bytes";
+	case SLP_DEC_OVERSIZE: return "DATA payload larger than 1444 bytes";
+	case SLP_DEC_CHECKSUM: return "DATA payload failed its CRC32C: corrupted in flight";
 	case SLP_DEC__COUNT: break;
 	}
 	return "unknown decode error";
@@ -215,6 +242,10 @@ const char *slp_code_str(enum slp_code c)
 	case SLP_E_INTERNAL: return "appliance could not record the decision (storage failure)";
 	case SLP_E_SHUTDOWN: return "appliance is shutting down; retry later";
 	case SLP_E_TIMEOUT: return "stream idle too long; the appliance freed it";
+	case SLP_E_TENANT_STREAMS:
+		return "this tenant already has its maximum of documents in flight (max_streams)";
+	case SLP_E_TOO_LARGE:
+		return "document larger than the tenant's max_document_bytes (max_document_mb)";
 	}
 	return "unknown code";
 }
@@ -271,6 +302,7 @@ size_t slp_encode_data(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t se
 	put_hdr(out, SLP_DATA, body, stream_id, session);
 	put64(out + SLP_HDR_LEN, offset);
 	memcpy(out + SLP_DATA_HDR_LEN, payload, len);
+	put32(out + SLP_HDR_LEN + 8, data_crc(out, out + SLP_DATA_HDR_LEN, len));
 	return SLP_HDR_LEN + body;
 }
 
@@ -306,6 +338,20 @@ size_t slp_encode_status(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t 
 			 uint64_t position, uint32_t window)
 {
 	return encode_status_like(out, cap, SLP_STATUS, stream_id, session, position, window);
+}
+
+size_t slp_encode_nak(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
+		      uint64_t position, uint32_t window, uint64_t gap_offset, uint32_t gap_len)
+{
+	if (out == NULL || cap < SLP_HDR_LEN + NAK_BODY)
+		return 0;
+	put_hdr(out, SLP_NAK, NAK_BODY, stream_id, session);
+	uint8_t *b = out + SLP_HDR_LEN;
+	put64(b, position);
+	put32(b + 8, window);
+	put64(b + 12, gap_offset);
+	put32(b + 20, gap_len);
+	return SLP_HDR_LEN + NAK_BODY;
 }
 
 /* Reason text: NULL means none; longer than SLP_REASON_MAX is refused, not cut. */

@@ -31,7 +31,7 @@
 #define SLP_HDR_LEN 16u
 #define SLP_DEFAULT_PORT 7878u
 #define SLP_MAX_FRAME 1472u      /* fits one 1500-byte MTU IPv4/UDP datagram */
-#define SLP_DATA_HDR_LEN (SLP_HDR_LEN + 8u)
+#define SLP_DATA_HDR_LEN (SLP_HDR_LEN + 12u)   /* header + offset + payload CRC32C */
 #define SLP_MAX_PAYLOAD (SLP_MAX_FRAME - SLP_DATA_HDR_LEN)
 #define SLP_NAME_MAX 64u
 #define SLP_TOKEN_MAX 128u
@@ -40,13 +40,14 @@
 enum slp_type {
 	/* sender -> appliance */
 	SLP_OPEN = 0x01,     /* revision u64, tenant/token/doc lengths u8 x3, pad u8, strings */
-	SLP_DATA = 0x02,     /* offset u64, payload */
+	SLP_DATA = 0x02,     /* offset u64, crc32c u32 (of header + offset + payload), payload */
 	SLP_FIN = 0x03,      /* total_len u64, crc32c u32 (CRC32C of the whole document) */
 	/* appliance -> sender */
 	SLP_ACCEPT = 0x81,   /* position u64, window u32 */
 	SLP_REJECT = 0x82,   /* code u16, reason text (not NUL-terminated) */
 	SLP_STATUS = 0x83,   /* position u64, window u32 */
 	SLP_DONE = 0x84,     /* code u16, pad u16, lines u64, ok u64, errors u64, reason text */
+	SLP_NAK = 0x85,      /* position u64, window u32, gap_offset u64, gap_len u32: please resend these bytes */
 };
 
 /* Why an OPEN was refused or a document failed. Stable numbers: they are on the wire. */
@@ -63,6 +64,8 @@ enum slp_code {
 	SLP_E_INTERNAL = 9,        /* appliance could not record the decision (storage failure) */
 	SLP_E_SHUTDOWN = 10,       /* appliance is stopping; retry later */
 	SLP_E_TIMEOUT = 11,        /* stream idle too long; state freed */
+	SLP_E_TENANT_STREAMS = 12, /* this tenant has its maximum of concurrent streams open */
+	SLP_E_TOO_LARGE = 13,      /* document larger than the tenant's max_document_bytes */
 };
 
 struct slp_hdr {
@@ -87,9 +90,16 @@ struct slp_frame {
 		} open;
 		struct {
 			uint64_t offset;
+			uint32_t crc32c;        /* of the 16-byte header, the offset and the payload; checked by slp_decode */
 			const uint8_t *payload;
 			uint16_t len;
 		} data;
+		struct {
+			uint64_t position;      /* contiguous bytes received */
+			uint32_t window;
+			uint64_t gap_offset;    /* first missing byte */
+			uint32_t gap_len;       /* missing bytes from there */
+		} nak;
 		struct {
 			uint64_t total_len;
 			uint32_t crc32c;
@@ -121,6 +131,7 @@ enum slp_decode_err {
 	SLP_DEC_BODY,          /* body too short or inconsistent for its type */
 	SLP_DEC_EMPTY_DATA,    /* DATA with no payload */
 	SLP_DEC_OVERSIZE,      /* DATA payload larger than SLP_MAX_PAYLOAD */
+	SLP_DEC_CHECKSUM,      /* DATA payload does not match its CRC32C: corrupted in flight */
 	SLP_DEC__COUNT
 };
 
@@ -147,6 +158,8 @@ size_t slp_encode_status(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t 
 			 uint64_t position, uint32_t window);
 size_t slp_encode_reject(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 			 uint16_t code, const char *reason);
+size_t slp_encode_nak(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
+		      uint64_t position, uint32_t window, uint64_t gap_offset, uint32_t gap_len);
 size_t slp_encode_done(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 		       uint16_t code, uint64_t lines, uint64_t ok, uint64_t errors,
 		       const char *reason);

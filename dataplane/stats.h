@@ -33,6 +33,10 @@ struct sl_rx_stats {
 	uint64_t streams_opened, streams_closed, streams_expired;
 	uint64_t slp_rejects[16];                    /* REJECTs sent, by slp_code */
 	uint64_t slp_from_appliance;                 /* appliance->sender frame types sent to us */
+	uint64_t slp_held;                           /* out-of-order DATA held in a reorder window */
+	uint64_t slp_reorder_full;                   /* out-of-order DATA dropped: reorder window or tenant budget full */
+	uint64_t slp_naks_sent;
+	uint64_t slp_too_large;                      /* documents failed for exceeding max_document_mb */
 	uint64_t lines, line_bytes, batches;
 	uint64_t dispatch_retries;
 } __rte_cache_aligned;

@@ -14,7 +14,6 @@
 #include "slp.h"
 #include "stream.h"
 
-#define STREAM_IDLE_S 60u        /* an OPEN stream silent this long is failed and freed */
 #define STREAM_LINGER_S 10u      /* a finished stream answers retransmitted FIN/OPEN this long */
 
 enum stream_state {
@@ -31,6 +30,14 @@ struct stream_key {
 	uint16_t port;
 	uint16_t zero;
 	uint32_t session;
+};
+
+/* An out-of-order DATA frame, held as the mbuf that carried it (no copy). */
+struct held_frame {
+	uint64_t off;
+	const uint8_t *p;
+	struct rte_mbuf *m;
+	uint16_t len;
 };
 
 struct sl_stream {
@@ -53,6 +60,15 @@ struct sl_stream {
 	struct sl_msg end;      /* kept while end_pending */
 	struct sl_feed feed;
 	char *carry;
+	/* reorder window: frames ahead of position, sorted by offset */
+	struct held_frame *held;
+	uint16_t n_held;
+	uint8_t in_gaps;        /* listed in the table's gap list */
+	uint8_t zero_window;    /* the last window we granted was 0: tell the sender when it reopens */
+	uint64_t held_bytes;
+	uint64_t gap_since;     /* TSC when the current gap was first seen; 0 = none */
+	uint64_t last_nak;      /* TSC of the last NAK for it; 0 = none yet */
+	uint64_t max_bytes;     /* the tenant's max_document_mb in bytes; 0 = no limit */
 };
 
 struct sl_stream_table {
@@ -64,8 +80,12 @@ struct sl_stream_table {
 	uint32_t *free;         /* stack of free indices */
 	uint32_t n_touched;
 	uint32_t *touched;
-	uint64_t idle_tsc, linger_tsc;
+	uint64_t idle_tsc, linger_tsc, nak_tsc;
 	char *carry_area;
+	struct held_frame *held_area;
+	uint32_t n_gaps;
+	uint32_t *gaps;         /* streams holding frames or paused: checked every loop (drains, NAKs, reopened window) */
+	uint64_t *tenant_held;  /* out-of-order bytes held per tenant on this lcore */
 	struct sl_stream *s;
 };
 
@@ -95,20 +115,28 @@ sl_streams_create(struct sl_runtime *rt, unsigned rx, int socket, char *err, siz
 	t->touched = rte_malloc_socket("sl_stream_touched", sizeof(uint32_t) * n, 0, socket);
 	t->carry_area = rte_malloc_socket("sl_stream_carry", (size_t)cfg->max_line_bytes * n, 0, socket);
 	t->by_peer = rte_hash_create(&hp);
-	if (t->s == NULL || t->free == NULL || t->touched == NULL || t->carry_area == NULL || t->by_peer == NULL)
+	t->gaps = rte_malloc_socket("sl_stream_gaps", sizeof(uint32_t) * n, 0, socket);
+	t->tenant_held = rte_zmalloc_socket("sl_tenant_held", sizeof(uint64_t) * cfg->n_tenants, 0, socket);
+	if (cfg->reorder_frames > 0)
+		t->held_area = rte_malloc_socket("sl_stream_held",
+						 sizeof(struct held_frame) * cfg->reorder_frames * n, 0, socket);
+	if (t->s == NULL || t->free == NULL || t->touched == NULL || t->carry_area == NULL || t->by_peer == NULL ||
+	    t->gaps == NULL || t->tenant_held == NULL || (cfg->reorder_frames > 0 && t->held_area == NULL))
 		goto nomem;
 	for (uint32_t i = 0; i < n; i++) {
 		t->s[i].carry = t->carry_area + (size_t)cfg->max_line_bytes * i;
+		t->s[i].held = t->held_area == NULL ? NULL : t->held_area + (size_t)cfg->reorder_frames * i;
 		t->free[n - 1 - i] = i;   /* pop order 0, 1, 2... */
 	}
 	t->n_free = n;
-	t->idle_tsc = rte_get_tsc_hz() * STREAM_IDLE_S;
+	t->idle_tsc = rte_get_tsc_hz() / 1000 * cfg->stream_idle_ms;
 	t->linger_tsc = rte_get_tsc_hz() * STREAM_LINGER_S;
+	t->nak_tsc = rte_get_tsc_hz() / 1000000 * cfg->nak_delay_us;
 	return t;
 nomem:
-	snprintf(err, errlen, "out of EAL memory for %u streams x %u-byte lines on rx lcore %u; lower "
-		 "[dataplane] streams_per_lcore or max_line_bytes, or raise memory_mb",
-		 n, cfg->max_line_bytes, rx);
+	snprintf(err, errlen, "out of EAL memory for %u streams x (%u-byte lines + %u held frames) on rx lcore %u; "
+		 "lower [dataplane] streams_per_lcore, max_line_bytes or reorder_frames, or raise memory_mb",
+		 n, cfg->max_line_bytes, cfg->reorder_frames, rx);
 	sl_streams_free(t);
 	return NULL;
 }
@@ -123,6 +151,9 @@ sl_streams_free(struct sl_stream_table *t)
 	rte_free(t->free);
 	rte_free(t->touched);
 	rte_free(t->carry_area);
+	rte_free(t->held_area);
+	rte_free(t->gaps);
+	rte_free(t->tenant_held);
 	rte_free(t);
 }
 
@@ -167,12 +198,21 @@ reply_reject(struct sl_rx_ctx *c, const struct sl_peer *to, uint32_t stream, uin
 
 /* ACCEPT and STATUS carry the same thing: where we are, and how much more we take. */
 static void
-reply_position(struct sl_rx_ctx *c, const struct sl_stream *s, bool accept)
+reply_position(struct sl_rx_ctx *c, struct sl_stream *s, bool accept)
 {
 	uint8_t buf[SLP_HDR_LEN + 12];
+	uint32_t window = window_now(c);
 	size_t n = (accept ? slp_encode_accept : slp_encode_status)(buf, sizeof(buf), s->id, s->session,
-								     s->position, window_now(c));
+								     s->position, window);
 
+	if (window == 0 && !s->zero_window) {
+		/* the sender pauses: poll_gaps tells it as soon as the window reopens */
+		s->zero_window = 1;
+		if (!s->in_gaps) {
+			s->in_gaps = 1;
+			c->streams->gaps[c->streams->n_gaps++] = (uint32_t)(s - c->streams->s);
+		}
+	}
 	if (n > 0)
 		sl_rx_send(c, &s->peer, buf, n);
 }
@@ -206,6 +246,18 @@ touch(struct sl_stream_table *t, struct sl_stream *s)
 	}
 }
 
+static void
+held_release_all(struct sl_stream_table *t, struct sl_stream *s)
+{
+	for (uint16_t i = 0; i < s->n_held; i++)
+		rte_pktmbuf_free(s->held[i].m);
+	t->tenant_held[s->tenant] -= s->held_bytes;
+	s->n_held = 0;
+	s->held_bytes = 0;
+	s->gap_since = 0;
+	s->last_nak = 0;
+}
+
 static struct sl_stream *
 stream_alloc(struct sl_stream_table *t, const struct stream_key *k)
 {
@@ -229,6 +281,11 @@ stream_alloc(struct sl_stream_table *t, const struct stream_key *k)
 	s->lines_counted = 0;
 	s->reason[0] = '\0';
 	s->code = 0;
+	s->n_held = 0;
+	s->held_bytes = 0;
+	s->gap_since = 0;
+	s->last_nak = 0;
+	s->zero_window = 0;
 	t->active++;
 	return s;
 }
@@ -240,6 +297,7 @@ stream_free(struct sl_rx_ctx *c, struct sl_stream *s)
 	struct stream_key k = key_of(&s->peer, s->session);
 
 	rte_hash_del_key(t->by_peer, &k);
+	held_release_all(t, s);
 	s->state = ST_FREE;
 	t->free[t->n_free++] = (uint32_t)(s - t->s);
 	t->active--;
@@ -276,6 +334,7 @@ stream_end(struct sl_rx_ctx *c, struct sl_stream *s, uint16_t code, const char *
 {
 	struct sl_msg *m = &s->end;
 
+	held_release_all(c->streams, s);
 	sl_feed_finish(&s->feed);
 	count_lines(c, s);
 	memset(m, 0, sizeof(*m));
@@ -295,6 +354,189 @@ stream_end(struct sl_rx_ctx *c, struct sl_stream *s, uint16_t code, const char *
 	}
 	s->state = ST_ENDING;
 	s->end_pending = rte_ring_sp_enqueue_elem(c->rt->rx_to_mgr[c->index], m, sizeof(*m)) != 0;
+}
+
+/* ---- reorder window ----------------------------------------------------- */
+
+static void
+gap_list_add(struct sl_stream_table *t, struct sl_stream *s)
+{
+	if (!s->in_gaps) {
+		s->in_gaps = 1;
+		t->gaps[t->n_gaps++] = (uint32_t)(s - t->s);
+	}
+}
+
+/* Bytes [off, off+len) continue the stream at position: take the part we lack. */
+static void
+take_bytes(struct sl_rx_ctx *c, struct sl_stream *s, uint64_t off, const uint8_t *p, size_t len)
+{
+	size_t skip = (size_t)(s->position - off);
+	size_t n = len - skip;
+	char reason[SLP_REASON_MAX];
+
+	if (s->max_bytes != 0 && s->position + n > s->max_bytes) {
+		c->st->slp_too_large++;
+		snprintf(reason, sizeof(reason), "document larger than %" PRIu64 " MiB (max_document_mb of tenant %s)",
+			 s->max_bytes >> 20, c->rt->cfg->tenants[s->tenant].name);
+		stream_end(c, s, SLP_E_TOO_LARGE, reason);
+		return;
+	}
+	s->crc = slp_crc32c(s->crc, p + skip, n);
+	sl_feed_bytes(&s->feed, p + skip, n);
+	s->position += n;
+}
+
+/* Feed held frames that have become contiguous. Returns true if position advanced. */
+static bool
+drain_held(struct sl_rx_ctx *c, struct sl_stream *s, uint64_t now)
+{
+	struct sl_stream_table *t = c->streams;
+	uint64_t before = s->position;
+	uint16_t used = 0;
+
+	while (used < s->n_held && s->state == ST_OPEN && s->held[used].off <= s->position) {
+		struct held_frame *h = &s->held[used];
+
+		if (h->off + h->len > s->position) {
+			if (!sl_feed_room(c->rt, &c->backlog, h->len))
+				break; /* try again on the next loop */
+			take_bytes(c, s, h->off, h->p, h->len);
+			if (s->state != ST_OPEN)
+				return true; /* the document ended (too large): everything held was released */
+		}
+		rte_pktmbuf_free(h->m);
+		s->held_bytes -= h->len;
+		t->tenant_held[s->tenant] -= h->len;
+		used++;
+	}
+	if (used > 0 && s->state == ST_OPEN) {
+		s->n_held = (uint16_t)(s->n_held - used);
+		memmove(s->held, s->held + used, sizeof(*s->held) * s->n_held);
+	}
+	if (s->position != before) {
+		/* a new gap (if any) starts now */
+		s->gap_since = s->n_held > 0 ? now : 0;
+		s->last_nak = 0;
+		return true;
+	}
+	return false;
+}
+
+/* Keep an out-of-order frame. Returns true if m was kept. */
+static bool
+hold_frame(struct sl_rx_ctx *c, struct sl_stream *s, const struct slp_frame *f, struct rte_mbuf *m)
+{
+	struct sl_stream_table *t = c->streams;
+	const struct sl_config *cfg = c->rt->cfg;
+	uint64_t off = f->u.data.offset;
+	uint16_t len = f->u.data.len;
+	uint16_t i;
+
+	if (cfg->reorder_frames == 0) {
+		c->st->slp_out_of_order++;
+		return false;
+	}
+	/* sorted by offset; the common case (frames arriving in order after a gap) appends */
+	for (i = s->n_held; i > 0 && s->held[i - 1].off > off; i--)
+		;
+	if (i > 0 && s->held[i - 1].off == off) {
+		c->st->slp_duplicate++;
+		return false;
+	}
+	if (s->n_held >= cfg->reorder_frames ||
+	    t->tenant_held[s->tenant] + len > (uint64_t)cfg->tenants[s->tenant].reorder_kb * 1024 ||
+	    rte_mempool_avail_count(c->rt->mbuf_pool) < cfg->mbufs / 4) {
+		/* No room to hold it: dropped; the NAK for the gap brings it back later. */
+		c->st->slp_reorder_full++;
+		gap_list_add(t, s);
+		return false;
+	}
+	memmove(s->held + i + 1, s->held + i, sizeof(*s->held) * (s->n_held - i));
+	s->held[i].off = off;
+	s->held[i].p = f->u.data.payload;
+	s->held[i].len = len;
+	s->held[i].m = m;
+	s->n_held++;
+	s->held_bytes += len;
+	t->tenant_held[s->tenant] += len;
+	c->st->slp_out_of_order++;
+	c->st->slp_held++;
+	if (s->gap_since == 0)
+		s->gap_since = rte_rdtsc();
+	gap_list_add(t, s);
+	return true;
+}
+
+#define NAKS_PER_ROUND 16u   /* gaps NAKed per stream each time its NAK timer fires */
+
+static void
+reply_nak(struct sl_rx_ctx *c, struct sl_stream *s, uint64_t gap_off, uint64_t gap_len)
+{
+	uint8_t buf[SLP_HDR_LEN + 24];
+	size_t n = slp_encode_nak(buf, sizeof(buf), s->id, s->session, s->position, window_now(c),
+				  gap_off, (uint32_t)RTE_MIN(gap_len, (uint64_t)UINT32_MAX));
+
+	c->st->slp_naks_sent++;
+	if (n > 0)
+		sl_rx_send(c, &s->peer, buf, n);
+}
+
+/* NAK every gap in the reorder window, each on its own: at high loss there are many. */
+static void
+nak_gaps(struct sl_rx_ctx *c, struct sl_stream *s)
+{
+	uint64_t from = s->position;
+	unsigned sent = 0;
+
+	for (uint16_t i = 0; i < s->n_held && sent < NAKS_PER_ROUND; i++) {
+		if (s->held[i].off > from) {
+			reply_nak(c, s, from, s->held[i].off - from);
+			sent++;
+		}
+		from = RTE_MAX(from, s->held[i].off + s->held[i].len);
+	}
+}
+
+void
+sl_streams_poll_gaps(struct sl_rx_ctx *c, uint64_t now)
+{
+	struct sl_stream_table *t = c->streams;
+
+	for (uint32_t i = 0; i < t->n_gaps;) {
+		struct sl_stream *s = &t->s[t->gaps[i]];
+
+		if (s->state == ST_OPEN && s->n_held > 0 && s->held[0].off <= s->position) {
+			if (drain_held(c, s, now)) {
+				sl_feed_flush(&s->feed);
+				count_lines(c, s);
+				reply_position(c, s, false);
+			}
+		}
+		if (s->zero_window && s->state == ST_OPEN && window_now(c) > 0) {
+			s->zero_window = 0;
+			reply_position(c, s, false);
+		}
+		if (s->state != ST_OPEN || (s->n_held == 0 && s->gap_since == 0 && !s->zero_window)) {
+			/* nothing held and no gap: off the list (swap with the last) */
+			s->in_gaps = 0;
+			t->gaps[i] = t->gaps[--t->n_gaps];
+			continue;
+		}
+		if (s->n_held > 0 && s->held[0].off > s->position) {
+			uint64_t due = s->last_nak ? s->last_nak + 4 * t->nak_tsc : s->gap_since + t->nak_tsc;
+
+			if (s->gap_since == 0)
+				s->gap_since = now;
+			else if (now >= due) {
+				nak_gaps(c, s);
+				s->last_nak = now;
+			}
+		} else if (s->n_held == 0) {
+			s->gap_since = 0;
+		}
+		i++;
+	}
 }
 
 /* ---- frames from senders ---------------------------------------------- */
@@ -388,19 +630,20 @@ on_open(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame 
 	c->st->streams_opened++;
 }
 
-static void
-on_data(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame *f)
+static bool
+on_data(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame *f, struct rte_mbuf *m)
 {
 	struct sl_stream_table *t = c->streams;
 	struct sl_stream *s = lookup_id(t, f->h.stream_id, peer, f->h.session);
 	uint64_t off = f->u.data.offset, end = off + f->u.data.len;
+	bool kept;
 
 	c->st->slp_frames[1]++;
 	if (s == NULL) {
 		c->st->slp_unknown_stream++;
 		reply_reject(c, peer, f->h.stream_id, f->h.session, SLP_E_UNKNOWN_STREAM,
 			     "unknown stream: it expired or was never opened; send OPEN again");
-		return;
+		return false;
 	}
 	s->last_tsc = rte_rdtsc();
 	if (s->state != ST_OPEN) {
@@ -410,35 +653,30 @@ on_data(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame 
 			touch(t, s);
 		else
 			reply_final(c, s);
-		return;
+		return false;
 	}
+	touch(t, s);
 	if (end <= s->position) {
 		c->st->slp_duplicate++;
-		touch(t, s);
-		return;
+		return false;
 	}
 	if (off > s->position) {
-		/* A gap: v1 takes bytes in order only; STATUS makes the sender go back. */
-		c->st->slp_out_of_order++;
-		if (off >= s->position + c->rt->cfg->window_bytes)
+		/* Ahead of us: hold it within the window we granted; the gap gets NAKed. */
+		if (off >= s->position + c->rt->cfg->window_bytes) {
 			c->st->slp_beyond_window++;
-		touch(t, s);
-		return;
+			return false;
+		}
+		kept = hold_frame(c, s, f, m);
+		return kept;
 	}
 	if (!sl_feed_room(c->rt, &c->backlog, f->u.data.len)) {
 		c->st->slp_pressure_drops++;
-		touch(t, s);
-		return;
+		return false;
 	}
-	/* off <= position < end: take the part we do not have yet. */
-	size_t skip = (size_t)(s->position - off);
-	const uint8_t *p = f->u.data.payload + skip;
-	size_t n = f->u.data.len - skip;
-
-	s->crc = slp_crc32c(s->crc, p, n);
-	sl_feed_bytes(&s->feed, p, n);
-	s->position += n;
-	touch(t, s);
+	take_bytes(c, s, off, f->u.data.payload, f->u.data.len);
+	if (s->n_held > 0)
+		drain_held(c, s, s->last_tsc);
+	return false;
 }
 
 static void
@@ -485,23 +723,23 @@ on_fin(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame *
 	stream_end(c, s, SLP_OK, NULL);
 }
 
-void
-sl_streams_input(struct sl_rx_ctx *c, const struct sl_peer *peer, const uint8_t *p, uint16_t len)
+bool
+sl_streams_input(struct sl_rx_ctx *c, const struct sl_peer *peer, const uint8_t *p, uint16_t len,
+		 struct rte_mbuf *m)
 {
 	struct slp_frame f;
 	enum slp_decode_err e = slp_decode(p, len, &f);
 
 	if (e != SLP_DEC_OK) {
 		c->st->slp_bad[e < SLP_DEC__COUNT ? e : SLP_DEC_BODY]++;
-		return;
+		return false;
 	}
 	switch (f.h.type) {
 	case SLP_OPEN:
 		on_open(c, peer, &f);
 		break;
 	case SLP_DATA:
-		on_data(c, peer, &f);
-		break;
+		return on_data(c, peer, &f, m);
 	case SLP_FIN:
 		on_fin(c, peer, &f);
 		break;
@@ -511,6 +749,7 @@ sl_streams_input(struct sl_rx_ctx *c, const struct sl_peer *peer, const uint8_t 
 		c->st->slp_frames[3]++;
 		break;
 	}
+	return false;
 }
 
 void
@@ -549,6 +788,7 @@ sl_streams_on_msg(struct sl_rx_ctx *c, const struct sl_msg *m)
 			s->state = ST_OPEN;
 			sl_feed_init(&s->feed, c->rt, c->index, &c->backlog, s->carry, m->doc, m->doc_gen,
 				     s->tenant);
+			s->max_bytes = (uint64_t)c->rt->cfg->tenants[s->tenant].max_document_mb << 20;
 			reply_position(c, s, true);
 		} else {
 			s->state = ST_REJECTED;

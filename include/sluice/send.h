@@ -4,7 +4,11 @@
  * A small library tenants can embed; sluice-send is a thin CLI over it.
  * Kernel UDP sockets, no DPDK needed. One call sends one document and
  * returns once the appliance has confirmed it (DONE), refused it
- * (REJECT), or stopped answering.
+ * (REJECT), or stopped answering. The sender is selective-repeat: it
+ * resends only what the appliance NAKs, or one probe frame when nothing
+ * moves for a retransmission timeout (docs/protocol.md, "The sender").
+ *
+ * Thread-safe: no global state, so threads may send documents in parallel.
  */
 #ifndef SLUICE_SEND_H
 #define SLUICE_SEND_H
@@ -19,9 +23,17 @@ struct sl_send_opts {
 	const char *token;
 	const char *doc;
 	uint64_t revision;
-	uint32_t payload;          /* DATA payload bytes per datagram (<= 1448); 0 = default 1400 */
-	uint32_t timeout_ms;       /* give up after this long without any answer; 0 = default 5000 */
+	uint32_t payload;          /* DATA payload bytes per datagram (<= 1444); 0 = default 1400 */
+	uint32_t timeout_ms;       /* give up after this long without any answer; 0 = default 30000 */
 	int progress;              /* print progress to stderr while sending */
+	/* Added with the selective-repeat sender; zero keeps the defaults. */
+	uint32_t nak_guard_us;     /* resend one frame at most once per this for NAKs;
+				      0 = automatic (the smoothed RTT, at least 2 ms) */
+	/* Called (from the sending thread) each time the appliance confirms
+	 * more bytes, with how many more: lets a caller show one aggregate
+	 * progress line for several documents. NULL = not called. */
+	void (*on_confirmed)(void *arg, uint64_t more_bytes);
+	void *on_confirmed_arg;
 };
 
 struct sl_send_result {
@@ -30,6 +42,10 @@ struct sl_send_result {
 	uint64_t bytes, lines, ok, errors;
 	uint64_t datagrams, retransmits;
 	double seconds;
+	/* Added with the selective-repeat sender. */
+	uint64_t naks_received;    /* NAK frames from the appliance */
+	uint64_t rto_probes;       /* frames resent because nothing moved for an RTO */
+	uint64_t ignored;          /* replies dropped as implausible (corrupted in flight?) */
 };
 
 /*

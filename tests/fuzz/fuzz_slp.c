@@ -5,7 +5,9 @@
  * bounds (ASan watches). Whatever decodes is encoded again with the
  * matching encoder and must (a) give back a frame of the same length,
  * (b) equal the input byte for byte except the bytes v1 ignores (flags,
- * padding, OPEN's stream id), and (c) decode to the same fields.
+ * padding, OPEN's stream id), and (c) decode to the same fields. For
+ * DATA, (b) covers the frame CRC32C: the encoder computes it, so a DATA
+ * frame that decoded (with flags 0) must have carried exactly that CRC.
  *
  * Build and run by hand (not part of the meson build):
  *   clang -fsanitize=fuzzer,address,undefined -I/work/main -I/work/main/include \
@@ -57,6 +59,9 @@ static size_t reencode(const struct slp_frame *f, uint8_t *out, size_t cap)
 	case SLP_STATUS:
 		return slp_encode_status(out, cap, h->stream_id, h->session,
 					 f->u.status.position, f->u.status.window);
+	case SLP_NAK:
+		return slp_encode_nak(out, cap, h->stream_id, h->session, f->u.nak.position,
+				      f->u.nak.window, f->u.nak.gap_offset, f->u.nak.gap_len);
 	case SLP_REJECT:
 		/* A reason with a NUL inside cannot go through a C string: skip. */
 		if (memchr(f->u.reject.reason, 0, f->u.reject.reason_len))
@@ -95,6 +100,7 @@ static void same_frame(const struct slp_frame *a, const struct slp_frame *b)
 		return;         /* stream_id is not carried by OPEN */
 	case SLP_DATA:
 		REQUIRE(a->u.data.offset == b->u.data.offset && a->u.data.len == b->u.data.len);
+		/* the CRC covers the header (flags included), so compare it only via the bytes above */
 		REQUIRE(same_bytes(a->u.data.payload, b->u.data.payload, a->u.data.len));
 		break;
 	case SLP_FIN:
@@ -105,6 +111,12 @@ static void same_frame(const struct slp_frame *a, const struct slp_frame *b)
 	case SLP_STATUS:
 		REQUIRE(a->u.status.position == b->u.status.position);
 		REQUIRE(a->u.status.window == b->u.status.window);
+		break;
+	case SLP_NAK:
+		REQUIRE(a->u.nak.position == b->u.nak.position);
+		REQUIRE(a->u.nak.window == b->u.nak.window);
+		REQUIRE(a->u.nak.gap_offset == b->u.nak.gap_offset);
+		REQUIRE(a->u.nak.gap_len == b->u.nak.gap_len);
 		break;
 	case SLP_REJECT:
 		REQUIRE(a->u.reject.code == b->u.reject.code);
@@ -129,6 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum slp_decode_err e = slp_decode(data, size, &f);
 	REQUIRE(e < SLP_DEC__COUNT);
 	REQUIRE(slp_decode_err_str(e) != NULL);
+	if (e == SLP_DEC_CHECKSUM) {
+		/* Only DATA carries a payload CRC, and only a wrong one gets here. */
+		REQUIRE(size >= SLP_DATA_HDR_LEN && data[3] == SLP_DATA);
+		return 0;
+	}
 	if (e != SLP_DEC_OK)
 		return 0;
 	REQUIRE(size == SLP_HDR_LEN + f.h.length);
@@ -149,6 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (f.h.type == SLP_DONE)
 		want[SLP_HDR_LEN + 2] = want[SLP_HDR_LEN + 3] = 0;      /* pad */
+	if (f.h.type == SLP_DATA && (data[4] | data[5]) != 0)
+		memcpy(want + SLP_HDR_LEN + 8, out + SLP_HDR_LEN + 8, 4); /* the CRC covered the flags we zeroed */
 	REQUIRE(memcmp(want, out, n) == 0);
 
 	struct slp_frame g;

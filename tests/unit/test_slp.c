@@ -1,6 +1,7 @@
 /*
  * test_slp.c — the SLP v1 codec: every frame type round-trips, every way a
- * datagram can be malformed is refused with its own error, encoders refuse
+ * datagram can be malformed is refused with its own error (a corrupted
+ * DATA payload included), encoders refuse
  * what they cannot represent, and CRC32C matches the published vectors.
  *
  * Crafted datagrams are built by hand (bytes, not encoders) where the point
@@ -100,6 +101,10 @@ static int test_data_roundtrip(void)
 	CHECK(f.u.data.offset == 0x0102030405060708ull && f.u.data.len == 1);
 	CHECK(f.u.data.payload == buf + SLP_DATA_HDR_LEN && f.u.data.payload[0] == payload[0]);
 	CHECK(buf[16] == 1 && buf[23] == 8);
+	/* The encoder computes the CRC32C of header + offset, then payload, and writes it after the offset. */
+	uint32_t want = slp_crc32c(slp_crc32c(0, buf, SLP_HDR_LEN + 8), payload, 1);
+	CHECK(f.u.data.crc32c == want);
+	CHECK(buf[24] == (uint8_t)(want >> 24) && buf[27] == (uint8_t)want);
 
 	/* Largest payload fills one 1472-byte frame exactly. */
 	n = slp_encode_data(buf, sizeof buf, 5, 6, 1400, payload, SLP_MAX_PAYLOAD);
@@ -107,6 +112,7 @@ static int test_data_roundtrip(void)
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.data.len == SLP_MAX_PAYLOAD);
 	CHECK(memcmp(f.u.data.payload, payload, SLP_MAX_PAYLOAD) == 0);
+	CHECK(f.u.data.crc32c == slp_crc32c(slp_crc32c(0, buf, SLP_HDR_LEN + 8), payload, SLP_MAX_PAYLOAD));
 	return ok;
 }
 
@@ -139,6 +145,30 @@ static int test_accept_status_roundtrip(void)
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_STATUS);
 	CHECK(f.u.status.position == 123456789012ull && f.u.status.window == 0);
+	return ok;
+}
+
+static int test_nak_roundtrip(void)
+{
+	int ok = 1;
+	uint8_t buf[64];
+	struct slp_frame f;
+	size_t n = slp_encode_nak(buf, sizeof buf, 21, 22, 0x1122334455667788ull, 65536,
+				  0x99aabbccddeeff00ull, 0xfedcba98u);
+	CHECK(n == SLP_HDR_LEN + 24);
+	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
+	CHECK(f.h.type == SLP_NAK && f.h.stream_id == 21 && f.h.session == 22);
+	CHECK(f.u.nak.position == 0x1122334455667788ull && f.u.nak.window == 65536);
+	CHECK(f.u.nak.gap_offset == 0x99aabbccddeeff00ull && f.u.nak.gap_len == 0xfedcba98u);
+	/* Layout: position, window, gap_offset, gap_len, big-endian. */
+	CHECK(buf[16] == 0x11 && buf[23] == 0x88);
+	CHECK(buf[24] == 0x00 && buf[25] == 0x01 && buf[27] == 0x00);
+	CHECK(buf[28] == 0x99 && buf[35] == 0x00);
+	CHECK(buf[36] == 0xfe && buf[39] == 0x98);
+
+	n = slp_encode_nak(buf, sizeof buf, 1, 2, 0, 0, 0, 1);
+	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
+	CHECK(f.u.nak.position == 0 && f.u.nak.window == 0 && f.u.nak.gap_len == 1);
 	return ok;
 }
 
@@ -226,7 +256,7 @@ static int test_decode_header_errors(void)
 	CHECK(dec(buf, n) == SLP_DEC_VERSION);
 	buf[2] = SLP_VERSION;
 
-	static const uint8_t bad_types[] = { 0x00, 0x04, 0x7f, 0x80, 0x85, 0xff };
+	static const uint8_t bad_types[] = { 0x00, 0x04, 0x7f, 0x80, 0x86, 0xff };
 	for (size_t i = 0; i < sizeof bad_types; i++) {
 		buf[3] = bad_types[i];
 		CHECK(dec(buf, n) == SLP_DEC_TYPE);
@@ -306,20 +336,65 @@ static int test_decode_data_errors(void)
 	int ok = 1;
 	uint8_t buf[SLP_MAX_FRAME + 16];
 
-	/* Body shorter than the offset. */
+	/* Body shorter than offset + crc. */
 	craft_hdr(buf, SLP_DATA, 7);
 	CHECK(dec(buf, SLP_HDR_LEN + 7) == SLP_DEC_BODY);
-	/* Offset but no payload. */
-	craft_hdr(buf, SLP_DATA, 8);
-	memset(buf + SLP_HDR_LEN, 0, 8);
-	CHECK(dec(buf, SLP_HDR_LEN + 8) == SLP_DEC_EMPTY_DATA);
-	/* One byte past the largest payload. */
-	craft_hdr(buf, SLP_DATA, (uint16_t)(8 + SLP_MAX_PAYLOAD + 1));
-	memset(buf + SLP_HDR_LEN, 0, 8 + SLP_MAX_PAYLOAD + 1);
-	CHECK(dec(buf, SLP_HDR_LEN + 8 + SLP_MAX_PAYLOAD + 1) == SLP_DEC_OVERSIZE);
-	/* The largest payload itself is fine. */
-	craft_hdr(buf, SLP_DATA, (uint16_t)(8 + SLP_MAX_PAYLOAD));
-	CHECK(dec(buf, SLP_HDR_LEN + 8 + SLP_MAX_PAYLOAD) == SLP_DEC_OK);
+	craft_hdr(buf, SLP_DATA, 11);
+	CHECK(dec(buf, SLP_HDR_LEN + 11) == SLP_DEC_BODY);
+	/* Offset and crc but no payload (the CRC32C of nothing is 0: still refused). */
+	craft_hdr(buf, SLP_DATA, 12);
+	memset(buf + SLP_HDR_LEN, 0, 12);
+	CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_EMPTY_DATA);
+	/* One byte past the largest payload: oversize wins over the (wrong) crc. */
+	craft_hdr(buf, SLP_DATA, (uint16_t)(12 + SLP_MAX_PAYLOAD + 1));
+	memset(buf + SLP_HDR_LEN, 0, 12 + SLP_MAX_PAYLOAD + 1);
+	CHECK(dec(buf, SLP_HDR_LEN + 12 + SLP_MAX_PAYLOAD + 1) == SLP_DEC_OVERSIZE);
+	/* The largest payload itself is fine once its crc is right. */
+	craft_hdr(buf, SLP_DATA, (uint16_t)(12 + SLP_MAX_PAYLOAD));
+	uint32_t c = slp_crc32c(slp_crc32c(0, buf, SLP_HDR_LEN + 8), buf + SLP_DATA_HDR_LEN, SLP_MAX_PAYLOAD);
+	buf[24] = (uint8_t)(c >> 24); buf[25] = (uint8_t)(c >> 16);
+	buf[26] = (uint8_t)(c >> 8); buf[27] = (uint8_t)c;
+	CHECK(dec(buf, SLP_HDR_LEN + 12 + SLP_MAX_PAYLOAD) == SLP_DEC_OK);
+	/* ...and refused with a zero crc field. */
+	memset(buf + 24, 0, 4);
+	CHECK(dec(buf, SLP_HDR_LEN + 12 + SLP_MAX_PAYLOAD) == SLP_DEC_CHECKSUM);
+	return ok;
+}
+
+/* Any single flipped bit in a DATA frame's header, offset, payload or crc field is caught. */
+static int test_decode_data_checksum(void)
+{
+	int ok = 1;
+	uint8_t buf[SLP_MAX_FRAME], payload[1400];
+	for (size_t i = 0; i < sizeof payload; i++)
+		payload[i] = (uint8_t)(i * 7 + 3);
+	size_t n = slp_encode_data(buf, sizeof buf, 1, 2, 4200, payload, sizeof payload);
+	CHECK(n == SLP_DATA_HDR_LEN + sizeof payload);
+	CHECK(dec(buf, n) == SLP_DEC_OK);
+
+	int missed = 0;
+	for (size_t byte = 0; byte < n; byte++) {
+		if (byte == 0 || byte == 1 || byte == 2 || byte == 3 || byte == 6 || byte == 7)
+			continue; /* magic, version, type, length: structural errors come first */
+		for (int bit = 0; bit < 8; bit++) {
+			buf[byte] ^= (uint8_t)(1u << bit);
+			if (dec(buf, n) != SLP_DEC_CHECKSUM)
+				missed++;
+			buf[byte] ^= (uint8_t)(1u << bit);
+		}
+	}
+	CHECK(missed == 0);
+	CHECK(dec(buf, n) == SLP_DEC_OK);
+
+	/* A flip in the offset would put good bytes in the wrong place: the CRC catches it. */
+	buf[16 + 7] ^= 1;
+	CHECK(dec(buf, n) == SLP_DEC_CHECKSUM);
+	buf[16 + 7] ^= 1;
+
+	/* Structural errors are reported before the checksum: truncation is LENGTH. */
+	buf[SLP_DATA_HDR_LEN] ^= 0x80;
+	CHECK(dec(buf, n - 1) == SLP_DEC_LENGTH);
+	CHECK(dec(buf, n) == SLP_DEC_CHECKSUM);
 	return ok;
 }
 
@@ -339,6 +414,17 @@ static int test_decode_fixed_size_errors(void)
 		craft_hdr(buf, types[i], 0);
 		CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_BODY);
 	}
+	/* NAK: exactly 24 bytes. */
+	craft_hdr(buf, SLP_NAK, 24);
+	CHECK(dec(buf, SLP_HDR_LEN + 24) == SLP_DEC_OK);
+	craft_hdr(buf, SLP_NAK, 23);
+	CHECK(dec(buf, SLP_HDR_LEN + 23) == SLP_DEC_BODY);
+	craft_hdr(buf, SLP_NAK, 25);
+	CHECK(dec(buf, SLP_HDR_LEN + 25) == SLP_DEC_BODY);
+	craft_hdr(buf, SLP_NAK, 12);    /* a STATUS-sized body */
+	CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_BODY);
+	craft_hdr(buf, SLP_NAK, 0);
+	CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_BODY);
 	return ok;
 }
 
@@ -376,8 +462,8 @@ static int test_decode_truncations(void)
 	int ok = 1;
 	uint8_t buf[SLP_MAX_FRAME];
 	uint8_t payload[100] = { 1 };
-	size_t lens[7];
-	uint8_t frames[7][SLP_MAX_FRAME];
+	size_t lens[8];
+	uint8_t frames[8][SLP_MAX_FRAME];
 	lens[0] = slp_encode_open(frames[0], SLP_MAX_FRAME, 1, 2, "t", 1, "k", 1, "d", 1);
 	lens[1] = slp_encode_data(frames[1], SLP_MAX_FRAME, 1, 2, 3, payload, sizeof payload);
 	lens[2] = slp_encode_fin(frames[2], SLP_MAX_FRAME, 1, 2, 3, 4);
@@ -385,7 +471,8 @@ static int test_decode_truncations(void)
 	lens[4] = slp_encode_status(frames[4], SLP_MAX_FRAME, 1, 2, 3, 4);
 	lens[5] = slp_encode_reject(frames[5], SLP_MAX_FRAME, 1, 2, 3, "why");
 	lens[6] = slp_encode_done(frames[6], SLP_MAX_FRAME, 1, 2, 3, 4, 5, 6, "why");
-	for (int i = 0; i < 7; i++) {
+	lens[7] = slp_encode_nak(frames[7], SLP_MAX_FRAME, 1, 2, 3, 4, 5, 6);
+	for (int i = 0; i < 8; i++) {
 		CHECK(lens[i] > 0);
 		CHECK(dec(frames[i], lens[i]) == SLP_DEC_OK);
 		for (size_t l = 0; l < lens[i]; l++) {
@@ -417,6 +504,9 @@ static int test_encode_refusals(void)
 	CHECK(slp_encode_fin(buf, SLP_HDR_LEN + 11, 1, 1, 0, 0) == 0);
 	CHECK(slp_encode_accept(buf, SLP_HDR_LEN + 11, 1, 1, 0, 0) == 0);
 	CHECK(slp_encode_status(buf, SLP_HDR_LEN + 11, 1, 1, 0, 0) == 0);
+	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 23, 1, 1, 0, 0, 0, 0) == 0);
+	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 24, 1, 1, 0, 0, 0, 0) == SLP_HDR_LEN + 24);
+	CHECK(slp_encode_nak(NULL, 64, 1, 1, 0, 0, 0, 0) == 0);
 	CHECK(slp_encode_reject(buf, SLP_HDR_LEN + 4, 1, 1, 1, "abc") == 0);
 	CHECK(slp_encode_reject(buf, SLP_HDR_LEN + 5, 1, 1, 1, "abc") == SLP_HDR_LEN + 5);
 	CHECK(slp_encode_done(buf, SLP_HDR_LEN + 30, 1, 1, 0, 0, 0, 0, "abc") == 0);
@@ -460,13 +550,17 @@ static int test_strings(void)
 		CHECK(s != NULL && strlen(s) > 1 && strcmp(s, "unknown decode error") != 0);
 	}
 	CHECK(strcmp(slp_decode_err_str(SLP_DEC__COUNT), "unknown decode error") == 0);
-	for (int c = SLP_OK; c <= SLP_E_TIMEOUT; c++) {
+	for (int c = SLP_OK; c <= SLP_E_TOO_LARGE; c++) {
 		const char *s = slp_code_str((enum slp_code)c);
 		CHECK(s != NULL && strlen(s) > 1 && strcmp(s, "unknown code") != 0);
 	}
 	CHECK(strcmp(slp_code_str(SLP_E_REVISION),
 		     "revision not newer than the highest accepted revision") == 0);
 	CHECK(strcmp(slp_code_str((enum slp_code)999), "unknown code") == 0);
+	CHECK(strstr(slp_code_str(SLP_E_TENANT_STREAMS), "max_streams") != NULL);
+	CHECK(strstr(slp_code_str(SLP_E_TOO_LARGE), "max_document_mb") != NULL);
+	CHECK(strcmp(slp_decode_err_str(SLP_DEC_CHECKSUM),
+		     "DATA payload failed its CRC32C: corrupted in flight") == 0);
 	return ok;
 }
 
@@ -536,6 +630,7 @@ int main(void)
 	TEST(test_data_roundtrip);
 	TEST(test_fin_roundtrip);
 	TEST(test_accept_status_roundtrip);
+	TEST(test_nak_roundtrip);
 	TEST(test_reject_roundtrip);
 	TEST(test_done_roundtrip);
 	TEST(test_decode_short);
@@ -543,6 +638,7 @@ int main(void)
 	TEST(test_decode_length_mismatch);
 	TEST(test_decode_open_errors);
 	TEST(test_decode_data_errors);
+	TEST(test_decode_data_checksum);
 	TEST(test_decode_fixed_size_errors);
 	TEST(test_decode_reason_errors);
 	TEST(test_decode_truncations);

@@ -1,0 +1,253 @@
+"""Shared pieces of the integration tests: a test host (network namespace
++ veth), a sluiced started on net_af_packet with a config written for the
+test, websocket subscribers, documents with known per-line verdicts, and
+the checks every test repeats. Everything a test starts is recorded here
+and ended by pid in cleanup(), whatever happened."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+BUILD = SRC = None
+HOST_IP, APPLIANCE_IP, SLP_PORT = "198.18.0.1", "198.18.0.2", 7878
+
+
+def setup_paths(build, src):
+    global BUILD, SRC
+    BUILD, SRC = build, src
+
+
+def tool(*parts):
+    return os.path.join(BUILD, *parts)
+
+
+class Checks:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def __call__(self, name, cond, detail=""):
+        if cond:
+            self.passed += 1
+            print(f"ok   {name}", flush=True)
+        else:
+            self.failed += 1
+            print(f"FAIL {name} {detail}", flush=True)
+        return cond
+
+    def summary(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 1 if self.failed else 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run(cmd, timeout=120, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def make_doc(seed, lines, bad_every=0, multiline_every=0, width=0):
+    """A 4-column CSV; returns (bytes, {line: 'ok'|'error'})."""
+    out, expect = [], {}
+    pad = "x" * width
+    for i in range(1, lines + 1):
+        if bad_every and i % bad_every == 0:
+            out.append(f"{i},short-row,{i * seed}\n")
+            expect[i] = "error"
+        elif multiline_every and i % multiline_every == 0:
+            out.append(f'{i},"two\nlines, quoted",{i * seed},"say ""hi"""\r\n')
+            expect[i] = "ok"
+        else:
+            out.append(f'{i},item-{i % 89}{pad},{i * seed},"a, b"\n')
+            expect[i] = "ok"
+    data = "".join(out)
+    if lines % 2:                       # odd docs end without a final newline
+        data = data[:-1]
+    return data.encode(), expect
+
+
+class TestHost:
+    """A sluiced on one end of a veth pair, a network namespace on the other."""
+
+    def __init__(self, name, tenants, rx_lcores=1, workers=10, extra_dataplane="", tenant_extra=""):
+        pid = os.getpid()
+        self.ns = f"{name}-{pid}"[:15]
+        self.ifc = f"{name[:4]}{pid}"[:13]
+        self.prefix = f"sluice-{name}-{pid}"
+        self.work = tempfile.mkdtemp(prefix=f"sluice-{name}-")
+        self.data_dir = os.path.join(self.work, "data")
+        self.ws_port = free_port()
+        self.url = f"ws://127.0.0.1:{self.ws_port}"
+        self.tokens = tenants
+        self.started = []
+        self.daemon = None
+        self.log_path = os.path.join(self.work, "sluiced.log")
+        vdev = f"net_af_packet0,iface={self.ifc}" + (f",qpairs={rx_lcores}" if rx_lcores > 1 else "")
+        self.conf = os.path.join(self.work, "sluice.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"[dataplane]\nvdev = {vdev}\nip = {APPLIANCE_IP}\nudp_port = {SLP_PORT}\n"
+                    f"rx_lcores = {rx_lcores}\nworkers_per_socket = {workers}\nidle = adaptive\n"
+                    f"no_huge = true\nmemory_mb = 1024\nfile_prefix = {self.prefix}\n{extra_dataplane}\n"
+                    f"[control]\nlisten = 127.0.0.1\nport = {self.ws_port}\n\n"
+                    f"[storage]\ndata_dir = {self.data_dir}\n\n")
+            for t, tok in tenants.items():
+                f.write(f"[tenant.{t}]\ntoken = {tok}\ncolumns = 4\n{tenant_extra}\n")
+
+    def in_ns(self, cmd):
+        return ["ip", "netns", "exec", self.ns] + cmd
+
+    def net_up(self):
+        netns = os.path.join(SRC, "scripts", "netns.sh")
+        subprocess.run([netns, "down", self.ns, self.ifc], capture_output=True)
+        return run([netns, "up", self.ns, self.ifc, f"{HOST_IP}/24"])
+
+    def start(self, timeout=30):
+        log = open(self.log_path, "w")
+        self.daemon = subprocess.Popen([tool("control", "sluiced"), "-c", self.conf], stdout=log,
+                                       stderr=subprocess.STDOUT)
+        self.started.append(self.daemon)
+        end = time.time() + timeout
+        while time.time() < end:
+            if "sluiced: ready" in self.log():
+                return True
+            if self.daemon.poll() is not None:
+                return False
+            time.sleep(0.1)
+        return False
+
+    def log(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def popen(self, cmd, **kw):
+        p = subprocess.Popen(cmd, **kw)
+        self.started.append(p)
+        return p
+
+    def sluicectl(self, cmd):
+        r = run([tool("control", "sluicectl"), "--prefix", self.prefix, "--json"] + cmd.split())
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            return r.returncode, {}
+        # replies are {"/sluice/<cmd>": {...}}; hand back the inner dict
+        if isinstance(doc, dict) and len(doc) == 1 and next(iter(doc)).startswith("/"):
+            doc = next(iter(doc.values()))
+        return r.returncode, doc if isinstance(doc, dict) else {}
+
+    def stop(self, timeout=20):
+        if self.daemon is None or self.daemon.poll() is not None:
+            return self.daemon.returncode if self.daemon else None
+        self.daemon.send_signal(signal.SIGTERM)
+        try:
+            return self.daemon.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def cleanup(self, keep):
+        for p in self.started:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        netns = os.path.join(SRC, "scripts", "netns.sh")
+        subprocess.run([netns, "down", self.ns, self.ifc], capture_output=True)
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+        if keep:
+            print(f"kept {self.work} for inspection (sluiced.log, subscriber outputs)")
+            print(self.log()[-4000:])
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+class Subscriber:
+    def __init__(self, host, tenant, doc, summaries, name=None, token=None):
+        name = name or f"{tenant}-{doc}"
+        self.path = os.path.join(host.work, f"sub-{name}.out")
+        self.err = os.path.join(host.work, f"sub-{name}.err")
+        self.tenant, self.doc = tenant, doc
+        self.p = host.popen([tool("client", "sluice-ws"), "acks", "--url", host.url, "--tenant", tenant,
+                             "--doc", doc, "--token", token or host.tokens[tenant],
+                             "--count-summaries", str(summaries), "--timeout", "120"],
+                            stdout=open(self.path, "w"), stderr=open(self.err, "w"))
+
+    def messages(self):
+        msgs = []
+        with open(self.path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    try:
+                        msgs.append(json.loads(line))
+                    except ValueError:
+                        msgs.append({"type": "unparsable", "text": line})
+        return msgs
+
+    def wait_subscribed(self, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            if any(m.get("type") == "subscribed" for m in self.messages()):
+                return True
+            if self.p.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def wait(self, timeout=60):
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+def ack_coverage(msgs, tenant, doc, rev):
+    """line -> list of statuses, from ack ranges for (tenant, doc, rev)."""
+    seen = {}
+    for m in msgs:
+        if m.get("type") == "ack" and m.get("tenant") == tenant and m.get("doc") == doc and m.get("rev") == rev:
+            for line in range(m["from"], m["to"] + 1):
+                seen.setdefault(line, []).append(m["status"])
+    return seen
+
+
+def check_doc_acks(check, label, sub, tenant, doc, rev, expect):
+    msgs = sub.messages()
+    seen = ack_coverage(msgs, tenant, doc, rev)
+    dup = [l for l, s in seen.items() if len(s) != 1]
+    missing = [l for l in expect if l not in seen]
+    extra = [l for l in seen if l not in expect]
+    wrong = [l for l in expect if l in seen and seen[l][0] != expect[l]]
+    check(f"{label}: every line ACKed exactly once", not dup and not missing and not extra,
+          f"dup={dup[:5]} missing={missing[:5]} extra={extra[:5]}")
+    check(f"{label}: ACK status matches each line", not wrong, f"wrong={wrong[:5]}")
+    summ = [m for m in msgs if m.get("type") == "summary" and m.get("doc") == doc and m.get("rev") == rev]
+    n_err = sum(1 for v in expect.values() if v == "error")
+    check(f"{label}: one summary with the right counts",
+          len(summ) == 1 and summ[0].get("lines") == len(expect) and summ[0].get("errors") == n_err
+          and summ[0].get("ok") == len(expect) - n_err and summ[0].get("status") == "complete", str(summ))
+
+
+def check_results_file(check, label, data_dir, tenant, doc, rev, expect):
+    path = os.path.join(data_dir, tenant, doc, f"{rev}.results")
+    if not check(f"{label}: results file exists", os.path.exists(path), path):
+        return
+    lines = {}
+    with open(path) as f:
+        for raw in f:
+            r = json.loads(raw)
+            lines.setdefault(r["line"], []).append(r["status"])
+    check(f"{label}: results file holds one result per line",
+          sorted(lines) == sorted(expect) and all(len(v) == 1 for v in lines.values()),
+          f"{len(lines)} distinct of {len(expect)}")
+    check(f"{label}: results file statuses match", all(lines.get(l, ["?"])[0] == s for l, s in expect.items()))
