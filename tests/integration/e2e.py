@@ -21,7 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 h.setup_paths(sys.argv[1], sys.argv[2])
-TOKENS = {"cocacola": "coke-test-token-0123456789", "pepsico": "pepsi-test-token-9876543210"}
+TOKENS = {"cocacola": "coke-test-token-0123456789", "pepsico": "pepsi-test-token-9876543210",
+          "tiny": "tiny-test-token-0123456789"}
+# "tiny" exists to hit limits: one document in flight, 1 MiB documents at most
+PER_TENANT = {"tiny": "max_streams = 1\nmax_document_mb = 1\n"}
 APPLIANCE_IP, SLP_PORT = h.APPLIANCE_IP, h.SLP_PORT
 check = h.Checks()
 
@@ -151,8 +154,75 @@ print(json.dumps(out))
 """
 
 
+LIMITS_CLIENT = r"""
+import json, socket, struct, sys, random, time
+dst = (sys.argv[1], int(sys.argv[2])); tokens = json.loads(sys.argv[3])
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+class Stream:
+    def __init__(self):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); self.s.settimeout(1.0); self.s.connect(dst)
+        self.session = random.getrandbits(32); self.stream = 0
+    def frame(self, t, body):
+        return struct.pack(">HBBHHII", 0x534C, 1, t, 0, len(body), self.stream, self.session) + body
+    def data(self, off, payload):
+        head = struct.pack(">HBBHHII", 0x534C, 1, 2, 0, 12 + len(payload), self.stream, self.session) + struct.pack(">Q", off)
+        return head + struct.pack(">I", crc32c(head + payload)) + payload
+    def recv(self):
+        d = self.s.recv(2048)
+        t, stream = d[3], struct.unpack(">I", d[8:12])[0]
+        b = d[16:]
+        if t in (0x81, 0x83): return {"t": t, "stream": stream, "pos": struct.unpack(">Q", b[:8])[0]}
+        if t == 0x82: return {"t": t, "code": struct.unpack(">H", b[:2])[0], "reason": b[2:].decode()}
+        if t == 0x84: return {"t": t, "code": struct.unpack(">H", b[:2])[0], "reason": b[28:].decode()}
+        return {"t": t}
+    def expect(self, types, send=None, tries=4):
+        for _ in range(tries):
+            if send: self.s.send(send)
+            try:
+                while True:
+                    r = self.recv()
+                    if r["t"] in types: return r
+            except socket.timeout:
+                continue
+        return None
+    def open(self, tenant, doc, rev):
+        t, k, d = tenant.encode(), tokens[tenant].encode(), doc.encode()
+        body = struct.pack(">QBBBB", rev, len(t), len(k), len(d), 0) + t + k + d
+        r = self.expect((0x81, 0x82), send=self.frame(1, body))
+        if r and r["t"] == 0x81: self.stream = r["stream"]
+        return r
+out = {}
+a = Stream(); out["tiny_first"] = a.open("tiny", "a", 1)
+b = Stream(); out["tiny_second"] = b.open("tiny", "b", 1)
+c = Stream(); out["other_tenant"] = c.open("pepsico", "limits", 1)
+# a frame far beyond the window, and a FIN before any data: answered with STATUS at 0
+out["beyond_window"] = a.expect((0x83,), send=a.data(50_000_000, b"1,a,2,b\n"))
+out["fin_before_data"] = a.expect((0x83,), send=a.frame(3, struct.pack(">QI", 8, 0)))
+# a document growing past max_document_mb fails with code 13
+chunk = b"1,a,2,b\n" * 180
+off = 0
+while off < (1 << 20) + len(chunk):
+    a.s.send(a.data(off, chunk)); off += len(chunk)
+    if off % (64 * len(chunk)) == 0: time.sleep(0.002)
+out["too_large"] = a.expect((0x84,), send=a.frame(3, struct.pack(">QI", off, 0)), tries=8)
+# the slot is free again: tiny may open another document
+time.sleep(0.3)
+d = Stream(); out["tiny_after"] = d.open("tiny", "c", 1)
+# an idle stream is failed and freed; the sender is told with DONE 11
+time.sleep(2.5)
+out["idle"] = d.expect((0x84,), send=d.data(0, b"1,a,2,b\n"))
+print(json.dumps(out))
+"""
+
+
 def main():
-    host = h.TestHost("e2e", TOKENS)
+    host = h.TestHost("e2e", TOKENS, extra_dataplane="stream_idle_ms = 1500\n", per_tenant=PER_TENANT)
     data_dir, ws_port, url, work = host.data_dir, host.ws_port, host.url, host.work
     WSC, SLUICED = h.tool("client", "sluice-ws"), h.tool("control", "sluiced")
     run, in_ns = h.run, host.in_ns
@@ -262,6 +332,25 @@ def main():
         ]:
             status, body = http_get(ws_port, path, {"Authorization": "Bearer " + TOKENS["cocacola"]})
             check(f"HTTP {path} ({label}) refused with {want}", status == want, f"{status} {body[:200]}")
+
+        # --- per-tenant limits, window, idle timeout (raw SLP) -----------------------------
+        r = run(in_ns(["python3", "-c", LIMITS_CLIENT, APPLIANCE_IP, str(SLP_PORT), json.dumps(TOKENS)]), timeout=120)
+        try:
+            lim = json.loads(r.stdout)
+        except ValueError:
+            lim = {}
+        g = lambda k, f: (lim.get(k) or {}).get(f)  # noqa: E731
+        check("a tenant's first document is accepted", g("tiny_first", "t") == 0x81, r.stdout + r.stderr)
+        check("a tenant over max_streams is refused (REJECT 12)", g("tiny_second", "code") == 12, r.stdout)
+        check("another tenant is unaffected by that limit", g("other_tenant", "t") == 0x81, r.stdout)
+        check("DATA far beyond the window is answered with STATUS at 0", g("beyond_window", "pos") == 0, r.stdout)
+        check("FIN before any data is answered with STATUS at 0", g("fin_before_data", "pos") == 0, r.stdout)
+        check("a document over max_document_mb fails (DONE 13)", g("too_large", "code") == 13, r.stdout)
+        check("the tenant's slot is released after the failure", g("tiny_after", "t") == 0x81, r.stdout)
+        check("an idle stream is failed and the sender told (DONE 11)", g("idle", "code") == 11, r.stdout)
+        rc, d = host.sluicectl("drops")
+        check("beyond-window and too-large are counted",
+              d.get("slp_beyond_window", 0) >= 1 and d.get("slp_too_large", 0) >= 1, json.dumps(d)[:600])
 
         # --- websocket ingest ----------------------------------------------------------
         ws_doc, ws_expect = h.make_doc(13, 2500, bad_every=500, multiline_every=125)

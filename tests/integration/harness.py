@@ -78,7 +78,8 @@ def make_doc(seed, lines, bad_every=0, multiline_every=0, width=0):
 class TestHost:
     """A sluiced on one end of a veth pair, a network namespace on the other."""
 
-    def __init__(self, name, tenants, rx_lcores=1, workers=10, extra_dataplane="", tenant_extra=""):
+    def __init__(self, name, tenants, rx_lcores=1, workers=10, extra_dataplane="", tenant_extra="",
+                 per_tenant=None):
         pid = os.getpid()
         self.ns = f"{name}-{pid}"[:15]
         self.ifc = f"{name[:4]}{pid}"[:13]
@@ -100,7 +101,8 @@ class TestHost:
                     f"[control]\nlisten = 127.0.0.1\nport = {self.ws_port}\n\n"
                     f"[storage]\ndata_dir = {self.data_dir}\n\n")
             for t, tok in tenants.items():
-                f.write(f"[tenant.{t}]\ntoken = {tok}\ncolumns = 4\n{tenant_extra}\n")
+                own = (per_tenant or {}).get(t, "")
+                f.write(f"[tenant.{t}]\ntoken = {tok}\ncolumns = 4\n{tenant_extra}\n{own}\n")
 
     def in_ns(self, cmd):
         return ["ip", "netns", "exec", self.ns] + cmd

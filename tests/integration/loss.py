@@ -93,6 +93,27 @@ def main():
                 check(f"{name}: the relay really corrupted datagrams", sum(d.get("corrupted", 0) for d in dirs) > 0,
                       json.dumps(rs))
 
+        # --- several documents from one sluice-send (--parallel), straight to the appliance ---------
+        files, expects = [], {}
+        for j in range(4):
+            data, expect = h.make_doc(20 + j, 1500 + 100 * j, bad_every=97, multiline_every=0)
+            path = os.path.join(host.work, f"batch{j}.csv")
+            with open(path, "wb") as f:
+                f.write(data)
+            files.append(path)
+            expects[f"batch{j}"] = expect
+        subs = {d: h.Subscriber(host, "cocacola", d, 1) for d in expects}
+        check("parallel: subscribers connected", all(s.wait_subscribed() for s in subs.values()))
+        r = h.run(host.in_ns([send, "--quiet", "--parallel", "3", "--tenant", "cocacola", "--token",
+                              TOKENS["cocacola"], "--rev", "1", "--to", f"{h.APPLIANCE_IP}:{h.SLP_PORT}"] + files),
+                  timeout=180)
+        check("sluice-send --parallel 3 with 4 files exits 0", r.returncode == 0, r.stdout + r.stderr)
+        check("sluice-send prints one line per document", sum(1 for l in r.stdout.splitlines() if l.startswith("sent ")) == 4,
+              r.stdout)
+        for d, s in subs.items():
+            s.wait(timeout=60)
+            h.check_doc_acks(check, f"parallel: cocacola/{d}", s, "cocacola", d, 1, expects[d])
+
         rc, d = host.sluicectl("drops")
         check("corrupted DATA was caught by its CRC32C and counted", d.get("slp_checksum", 0) > 0, json.dumps(d))
         rc, lc = host.sluicectl("lcores")
