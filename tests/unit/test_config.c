@@ -171,6 +171,9 @@ static void test_defaults(void)
 	CHECK(cfg->n_tenants == 1);
 	CHECK(cfg->tenants[0].columns == 0);
 	CHECK(cfg->tenants[0].ack == SL_ACK_PERSISTED);
+	CHECK(cfg->reorder_frames == 128 && cfg->nak_delay_us == 500 && cfg->stream_idle_ms == 30000);
+	CHECK(cfg->tenants[0].max_streams == 64 && cfg->tenants[0].max_document_mb == 0);
+	CHECK(cfg->tenants[0].reorder_kb == 4096);
 	report("left-out keys take their defaults");
 }
 
@@ -430,6 +433,12 @@ static const struct reject_case rejects[] = {
 	{ "batch_records too big", "[storage]\nbatch_records = 1048577\n", 2, "[storage] batch_records:", "a whole number from 1 to 1048576", NULL },
 	{ "columns 4097", HEAD "columns = 4097\n", 5, "[tenant.a] columns:", "a whole number from 0 to 4096", NULL },
 	{ "columns junk", HEAD "columns = four\n", 5, "[tenant.a] columns:", "a whole number from 0 to 4096", NULL },
+	{ "reorder_frames 1025", DP "reorder_frames = 1025\n", 7, "[dataplane] reorder_frames:", "a whole number from 0 to 1024", NULL },
+	{ "nak_delay_us 9", DP "nak_delay_us = 9\n", 7, "[dataplane] nak_delay_us:", "a whole number from 10 to 1000000", NULL },
+	{ "stream_idle_ms 99", DP "stream_idle_ms = 99\n", 7, "[dataplane] stream_idle_ms:", "a whole number from 100 to 86400000", NULL },
+	{ "max_streams 0", HEAD "max_streams = 0\n", 5, "[tenant.a] max_streams:", "a whole number from 1 to 65536", NULL },
+	{ "max_document_mb too big", HEAD "max_document_mb = 1048577\n", 5, "[tenant.a] max_document_mb:", "a whole number from 0 to 1048576", NULL },
+	{ "reorder_kb 15", HEAD "reorder_kb = 15\n", 5, "[tenant.a] reorder_kb:", "a whole number from 16 to 1048576", NULL },
 
 	/* other kinds */
 	{ "bad boolean", DP "no_huge = maybe\n", 7, "[dataplane] no_huge:", "true or false", "\"maybe\" is not true or false" },
