@@ -1,8 +1,8 @@
 /*
  * config.c — the sluice.conf schema: defaults, parsing and validation.
  *
- * The schema is two tables, one row per key: the [dataplane], [control]
- * and [storage] keys (stored in struct sl_config) and the keys of a
+ * The schema is two tables, one row per key: the [dataplane], [control],
+ * [storage] and [workers] keys (stored in struct sl_config) and the keys of a
  * [tenant.<name>] section (stored in struct sl_tenant_conf). A row says
  * where the value goes, what kind of value it is, its range and how to
  * describe a good value to an operator. ini.c hands us each line with its
@@ -10,7 +10,8 @@
  * with one message in the format promised by config.h:
  *   "<file>:<line>: [<section>] <key>: <problem>; expected <what>"
  * Checks that need the whole file (required keys, vdev vs pci, unique
- * tokens) run after the last line.
+ * tokens, worker bounds, which processor keys go together) run after the
+ * last line.
  *
  * Tokens are secrets: no message ever echoes one.
  */
@@ -31,14 +32,16 @@ enum section_id {
 	SEC_DATAPLANE = 0,
 	SEC_CONTROL,
 	SEC_STORAGE,
+	SEC_WORKERS,
 	SEC_TENANT,             /* one of the [tenant.<name>] sections */
 };
-#define N_FIXED_SECTIONS 3      /* dataplane, control, storage */
+#define N_FIXED_SECTIONS 4      /* dataplane, control, storage, workers */
 
 static const char *const section_names[N_FIXED_SECTIONS] = {
 	[SEC_DATAPLANE] = "dataplane",
 	[SEC_CONTROL] = "control",
 	[SEC_STORAGE] = "storage",
+	[SEC_WORKERS] = "workers",
 };
 
 #define TENANT_PREFIX "tenant."
@@ -51,11 +54,17 @@ enum value_kind {
 	V_ACK,          /* enum sl_ack_policy */
 	V_IPV4,         /* uint32_t host order, a unicast address */
 	V_ADDR,         /* char[size], must parse as an IPv4 address */
-	V_WORD,         /* char[size], printable ASCII without spaces */
-	V_TEXT,         /* char[size], printable ASCII, spaces allowed */
+	V_DISPATCH,     /* enum sl_dispatch_mode */
+	V_WORD,         /* char[size], printable ASCII without spaces; at least min bytes */
+	V_TEXT,         /* char[size], printable ASCII, spaces allowed; at least min bytes */
 	V_PATH,         /* char[size], absolute path */
 	V_PREFIX,       /* char[size], [A-Za-z0-9_-] */
 	V_TOKEN,        /* char[size], min..max printable non-space bytes */
+	V_PROCESSOR,    /* char[size], a built-in processor name or an absolute path to a .so */
+	V_FIELD,        /* char[size], a JSON member name: 1.. printable bytes, no space, '"' or '\\' */
+	V_SCHEMA,       /* the tenant's schema[] and n_schema: "name:type[?], ..." */
+	V_CHAR,         /* char: exactly one printable byte (a space in quotes) */
+	V_MS_RANGE,     /* two uint32_t: "MIN,MAX" milliseconds, [min, max] each, MIN <= MAX */
 };
 
 struct key_spec {
@@ -114,6 +123,25 @@ static const struct key_spec global_keys[] = {
 	{ SEC_STORAGE, "data_dir", V_PATH, CFG(data_dir), 0, 0, true,
 	  "an absolute directory path, e.g. data_dir = /var/lib/sluice" },
 	{ SEC_STORAGE, "batch_records", V_U32, CFG(batch_records), 1, 1u << 20, false, "" },
+
+	{ SEC_WORKERS, "dispatch", V_DISPATCH, CFG(dispatch), 0, 0, false,
+	  "least_loaded, round_robin or hash_document" },
+	{ SEC_WORKERS, "min_active", V_U32, CFG(workers_min), 1, SL_MAX_WORKERS, false,
+	  " (active workers per socket, never fewer)" },
+	{ SEC_WORKERS, "max_active", V_U32, CFG(workers_max), 1, SL_MAX_WORKERS, false,
+	  " (active workers per socket, never more; at least min_active, at most workers_per_socket)" },
+	{ SEC_WORKERS, "scale_quiet_ms", V_U32, CFG(scale_quiet_ms), 100, 3600000, false,
+	  " (milliseconds)" },
+	{ SEC_WORKERS, "crash_limit", V_U32, CFG(crash_limit), 1, 100, false,
+	  " (crashes of one line before it is quarantined)" },
+	{ SEC_WORKERS, "stall_ms", V_U32, CFG(stall_ms), 100, 3600000, false,
+	  " (milliseconds)" },
+	{ SEC_WORKERS, "restart_backoff_ms", V_U32, CFG(restart_backoff_ms), 1, 60000, false,
+	  " (milliseconds)" },
+	{ SEC_WORKERS, "poison_marker", V_TEXT, CFG(poison_marker), 1, 0, false,
+	  "1 to 63 printable ASCII characters, e.g. poison_marker = \"#KILL-WORKER#\" (leave the key out to turn it off)" },
+	{ SEC_WORKERS, "share_dir", V_PATH, CFG(share_dir), 0, 0, false,
+	  "an absolute directory path, e.g. share_dir = /usr/share/sluice" },
 };
 
 static const struct key_spec tenant_keys[] = {
@@ -129,6 +157,19 @@ static const struct key_spec tenant_keys[] = {
 	  " (MiB; 0 = no limit)" },
 	{ SEC_TENANT, "reorder_kb", V_U32, TEN(reorder_kb), 16, 1048576, false,
 	  " (KiB of out-of-order data held per rx lcore)" },
+	{ SEC_TENANT, "processor", V_PROCESSOR, TEN(processor), 0, 0, false,
+	  "csv, ndjson, tweet, topk, simulate, or an absolute path to a shared object ending in .so" },
+	{ SEC_TENANT, "schema", V_SCHEMA, 0, 0, 1, SL_SCHEMA_MAX_COLUMNS, false,
+	  "\"name:type, ...\" with type int, float, bool, string or timestamp, and a trailing ? "
+	  "for an optional column, e.g. schema = \"id:int, price:float, note:string?\"" },
+	{ SEC_TENANT, "topk_column", V_U32, TEN(topk_column), 1, 4096, false,
+	  " (1-based CSV column counted by processor = topk)" },
+	{ SEC_TENANT, "topk_field", V_FIELD, TEN(topk_field), 1, 0, false,
+	  "a JSON member name of 1 to 64 bytes without spaces, quotes or backslashes, e.g. topk_field = hashtags" },
+	{ SEC_TENANT, "topk_separator", V_CHAR, TEN(topk_separator), 0, 0, false,
+	  "one character, in quotes if it is a space, e.g. topk_separator = \" \"" },
+	{ SEC_TENANT, "simulate_ms", V_MS_RANGE, TEN(simulate_min_ms), 1, 3600000, false,
+	  "\"MIN,MAX\" in milliseconds, each from 1 to 3600000, MIN <= MAX, e.g. simulate_ms = 50,500" },
 };
 
 #define N_GLOBAL_KEYS ARRAY_SIZE(global_keys)
@@ -324,10 +365,174 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->subscriber_queue = 65536;
 
 	cfg->batch_records = 4096;
+
+	cfg->dispatch = SL_DISPATCH_LEAST_LOADED;
+	cfg->workers_min = 2;
+	cfg->workers_max = 0;          /* resolved to workers_per_socket after the file */
+	cfg->scale_quiet_ms = 2000;
+	cfg->crash_limit = 3;
+	cfg->stall_ms = 10000;
+	cfg->restart_backoff_ms = 100;
+	/* poison_marker, share_dir: empty (off; next to the binary). */
 	/* vdev, pci, ip, eal_extra, data_dir, tenants: empty. */
 }
 
 /* ---- one value --------------------------------------------------------- */
+
+static const char *const builtin_processors[] = { "csv", "ndjson", "tweet", "topk", "simulate" };
+
+static const char *const type_names[] = {
+	[SL_COL_STRING] = "string",
+	[SL_COL_INT] = "int",
+	[SL_COL_FLOAT] = "float",
+	[SL_COL_BOOL] = "bool",
+	[SL_COL_TIMESTAMP] = "timestamp",
+};
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* A column name goes into JSON records unescaped: keep it to a safe alphabet. */
+static bool column_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > SL_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * schema = "name:type[?], name:type[?], ...". Blanks around names, types
+ * and commas are allowed. Names are unique; a trailing '?' makes the column
+ * optional (an empty field is then null instead of an error).
+ */
+static int set_schema(const struct loader *ld, const struct sl_ini_item *it,
+		      const char *exp, struct sl_tenant_conf *t)
+{
+	const char *p = it->value;
+	uint32_t n = 0;
+
+	if (*p == '\0')
+		return fail(ld, it->line, it->section, it->key, exp, "empty");
+	for (;;) {
+		const char *name, *type;
+		size_t nlen, tlen;
+		bool optional = false;
+
+		while (is_blank(*p))
+			p++;
+		name = p;
+		while (*p != '\0' && *p != ':' && *p != ',' && !is_blank(*p))
+			p++;
+		nlen = (size_t)(p - name);
+		while (is_blank(*p))
+			p++;
+		if (nlen == 0)
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "column %u has no name", n + 1);
+		if (!column_name_ok(name, nlen))
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "column %u: \"%.*s\" is not a name of 1 to 64 characters of A-Z a-z 0-9 _ - .",
+				    n + 1, (int)(nlen > 64 ? 64 : nlen), name);
+		if (*p != ':')
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "column '%.*s' has no ':type'", (int)nlen, name);
+		p++;
+		while (is_blank(*p))
+			p++;
+		type = p;
+		while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+			p++;
+		tlen = (size_t)(p - type);
+		if (*p == '?') {
+			optional = true;
+			p++;
+		}
+		while (is_blank(*p))
+			p++;
+		if (*p != '\0' && *p != ',')
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "column '%.*s': unexpected '%c' after the type", (int)nlen, name, *p);
+
+		int ty = -1;
+		for (size_t i = 0; i < ARRAY_SIZE(type_names); i++)
+			if (strlen(type_names[i]) == tlen && strncasecmp(type, type_names[i], tlen) == 0)
+				ty = (int)i;
+		if (ty < 0)
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "column '%.*s': \"%.*s\" is not a type", (int)nlen, name,
+				    (int)(tlen > 32 ? 32 : tlen), type);
+		if (n >= SL_SCHEMA_MAX_COLUMNS)
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "more than %u columns", SL_SCHEMA_MAX_COLUMNS);
+		for (uint32_t i = 0; i < n; i++)
+			if (strlen(t->schema[i].name) == nlen && memcmp(t->schema[i].name, name, nlen) == 0)
+				return fail(ld, it->line, it->section, it->key, exp,
+					    "column '%.*s' named twice (columns %u and %u)",
+					    (int)nlen, name, i + 1, n + 1);
+		memcpy(t->schema[n].name, name, nlen);
+		t->schema[n].name[nlen] = '\0';
+		t->schema[n].type = (uint8_t)ty;
+		t->schema[n].required = optional ? 0 : 1;
+		n++;
+		if (*p == '\0')
+			break;
+		p++;            /* past the ',' */
+	}
+	t->n_schema = n;
+	return 0;
+}
+
+/* simulate_ms = "MIN,MAX" */
+static int set_ms_range(const struct loader *ld, const struct sl_ini_item *it,
+			const struct key_spec *k, struct sl_tenant_conf *t)
+{
+	char a[24], b[24];
+	const char *v = it->value;
+	const char *comma = strchr(v, ',');
+	uint32_t lo, hi;
+
+	if (comma == NULL)
+		return fail(ld, it->line, it->section, it->key, k->expected,
+			    "\"%.40s\" is not two numbers separated by a comma", v);
+	/* Trim blanks around both numbers. */
+	const char *s1 = v, *e1 = comma, *s2 = comma + 1, *e2 = v + it->value_len;
+	while (s1 < e1 && is_blank(*s1))
+		s1++;
+	while (e1 > s1 && is_blank(e1[-1]))
+		e1--;
+	while (s2 < e2 && is_blank(*s2))
+		s2++;
+	while (e2 > s2 && is_blank(e2[-1]))
+		e2--;
+	if ((size_t)(e1 - s1) >= sizeof(a) || (size_t)(e2 - s2) >= sizeof(b))
+		return fail(ld, it->line, it->section, it->key, k->expected,
+			    "\"%.40s\" is not two whole numbers", v);
+	memcpy(a, s1, (size_t)(e1 - s1));
+	a[e1 - s1] = '\0';
+	memcpy(b, s2, (size_t)(e2 - s2));
+	b[e2 - s2] = '\0';
+	int ra = parse_u32(a, &lo), rb = parse_u32(b, &hi);
+	if (ra == -1 || rb == -1)
+		return fail(ld, it->line, it->section, it->key, k->expected,
+			    "\"%.40s\" is not two whole numbers", v);
+	if (ra == -2 || rb == -2 || lo < k->min || lo > k->max || hi < k->min || hi > k->max)
+		return fail(ld, it->line, it->section, it->key, k->expected,
+			    "%.40s is out of range", v);
+	if (lo > hi)
+		return fail(ld, it->line, it->section, it->key, k->expected,
+			    "MIN %u is more than MAX %u", lo, hi);
+	t->simulate_min_ms = lo;
+	t->simulate_max_ms = hi;
+	return 0;
+}
 
 /* The "expected" text of a row; numbers get their range spelled out. */
 static const char *expected_text(const struct key_spec *k, char *buf, size_t len)
@@ -390,6 +595,8 @@ static int set_string(const struct loader *ld, const struct sl_ini_item *it,
 	}
 	case V_WORD:
 	case V_TEXT:
+		if (len < k->min)
+			return fail(ld, it->line, it->section, it->key, exp, "empty");
 		if (len > max)
 			return fail(ld, it->line, it->section, it->key, exp,
 				    "%zu bytes long, the limit is %zu", len, max);
@@ -397,6 +604,42 @@ static int set_string(const struct loader *ld, const struct sl_ini_item *it,
 			return fail(ld, it->line, it->section, it->key, exp,
 				    k->kind == V_TEXT ? "contains a control or non-ASCII character"
 						      : "contains a space, a control or a non-ASCII character");
+		break;
+	case V_FIELD:
+		if (len < k->min)
+			return fail(ld, it->line, it->section, it->key, exp, "empty");
+		if (len > max)
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "%zu bytes long, the limit is %zu", len, max);
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)v[i];
+			if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+				return fail(ld, it->line, it->section, it->key, exp,
+					    "\"%.64s\" has a space, a quote, a backslash or a non-printable character", v);
+		}
+		break;
+	case V_PROCESSOR:
+		for (size_t i = 0; i < ARRAY_SIZE(builtin_processors); i++) {
+			if (strcasecmp(v, builtin_processors[i]) == 0) {
+				/* Stored in the canonical spelling the worker looks up. */
+				snprintf(dst, k->size, "%s", builtin_processors[i]);
+				return 0;
+			}
+		}
+		if (len == 0)
+			return fail(ld, it->line, it->section, it->key, exp, "empty");
+		if (v[0] != '/')
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "\"%.64s\" is neither a built-in processor nor an absolute path", v);
+		if (len > max)
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "path is %zu bytes long, the limit is %zu", len, max);
+		if (!all_bytes(v, len, true))
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "path contains a control or non-ASCII character");
+		if (len < 4 || strcmp(v + len - 3, ".so") != 0 || v[len - 4] == '/')
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "\"%.64s\" does not name a .so file", v);
 		break;
 	default:
 		return fail(ld, it->line, it->section, it->key, exp, "internal: not a string key");
@@ -459,6 +702,28 @@ static int set_value(const struct loader *ld, const struct sl_ini_item *it,
 		else
 			return fail(ld, it->line, it->section, it->key, exp,
 				    "\"%.40s\" is not an ACK policy", v);
+		return 0;
+	case V_DISPATCH:
+		if (strcasecmp(v, "least_loaded") == 0)
+			*(enum sl_dispatch_mode *)dst = SL_DISPATCH_LEAST_LOADED;
+		else if (strcasecmp(v, "round_robin") == 0)
+			*(enum sl_dispatch_mode *)dst = SL_DISPATCH_ROUND_ROBIN;
+		else if (strcasecmp(v, "hash_document") == 0)
+			*(enum sl_dispatch_mode *)dst = SL_DISPATCH_HASH_DOCUMENT;
+		else
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "\"%.40s\" is not a dispatch mode", v);
+		return 0;
+	case V_SCHEMA:
+		return set_schema(ld, it, exp, base);
+	case V_MS_RANGE:
+		return set_ms_range(ld, it, k, base);
+	case V_CHAR:
+		if (it->value_len != 1 || (unsigned char)v[0] < 0x20 || (unsigned char)v[0] > 0x7e ||
+		    v[0] == '"')
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "\"%.40s\" is not one printable character", v);
+		*dst = v[0];
 		return 0;
 	case V_IPV4: {
 		struct in_addr a;
@@ -524,13 +789,16 @@ static int on_section(struct loader *ld, const struct sl_ini_item *it)
 		ld->tenant->max_streams = 64;
 		ld->tenant->max_document_mb = 0;
 		ld->tenant->reorder_kb = 4096;
+		strcpy(ld->tenant->processor, "csv");
+		ld->tenant->simulate_min_ms = 50;
+		ld->tenant->simulate_max_ms = 500;
 		ld->tenant_line[ld->tenant_idx] = it->line;
 		ld->section = SEC_TENANT;
 		return 0;
 	}
 
 	/* An unknown section: find what the operator probably meant. */
-	const char *expect = "one of [dataplane], [control], [storage], [tenant.<name>]";
+	const char *expect = "one of [dataplane], [control], [storage], [workers], [tenant.<name>]";
 	if (strncasecmp(name, "tenant", 6) == 0)
 		return fail(ld, it->line, name, NULL, expect,
 			    "unknown section (did you mean [tenant.<name>]?)");
@@ -640,6 +908,84 @@ static unsigned key_line_of(const struct loader *ld, const char *name)
 	return 0;
 }
 
+static unsigned tenant_key_line_of(const struct loader *ld, uint32_t t, const char *name)
+{
+	for (size_t i = 0; i < N_TENANT_KEYS; i++)
+		if (strcmp(tenant_keys[i].name, name) == 0)
+			return ld->tenant_key_line[t][i];
+	return 0;
+}
+
+/*
+ * The processor keys that only make sense together. Each message names
+ * both keys and points at the line of the one that does not fit.
+ */
+static int check_processor_keys(const struct loader *ld, uint32_t i)
+{
+	struct sl_tenant_conf *t = &ld->cfg->tenants[i];
+	char sec[SL_NAME_MAX + sizeof(TENANT_PREFIX)];
+	unsigned l_proc = tenant_key_line_of(ld, i, "processor");
+	unsigned l_schema = tenant_key_line_of(ld, i, "schema");
+	unsigned l_cols = tenant_key_line_of(ld, i, "columns");
+	unsigned l_tcol = tenant_key_line_of(ld, i, "topk_column");
+	unsigned l_tfield = tenant_key_line_of(ld, i, "topk_field");
+	unsigned l_tsep = tenant_key_line_of(ld, i, "topk_separator");
+	unsigned l_sim = tenant_key_line_of(ld, i, "simulate_ms");
+	char proc_at[64];
+	bool is_csv = strcmp(t->processor, "csv") == 0;
+	bool is_topk = strcmp(t->processor, "topk") == 0;
+	bool is_sim = strcmp(t->processor, "simulate") == 0;
+
+	snprintf(sec, sizeof(sec), TENANT_PREFIX "%s", t->name);
+	if (l_proc != 0)
+		snprintf(proc_at, sizeof(proc_at), "line %u", l_proc);
+	else
+		snprintf(proc_at, sizeof(proc_at), "the default");
+
+	if (l_schema != 0 && !is_csv)
+		return fail(ld, l_schema, sec, "schema",
+			    "schema only with processor = csv (remove one of the two keys)",
+			    "set, but processor is %.64s (%s)", t->processor, proc_at);
+	if (l_schema != 0) {
+		if (l_cols != 0 && t->columns != t->n_schema)
+			return fail(ld, l_schema > l_cols ? l_schema : l_cols, sec,
+				    l_schema > l_cols ? "schema" : "columns",
+				    "columns equal to the number of schema columns, or columns left out",
+				    "schema has %u column%s but columns = %u (lines %u and %u)",
+				    t->n_schema, t->n_schema == 1 ? "" : "s", t->columns,
+				    l_schema < l_cols ? l_schema : l_cols,
+				    l_schema > l_cols ? l_schema : l_cols);
+		t->columns = t->n_schema;
+	}
+
+	if (!is_topk) {
+		static const char *const topk_keys[] = { "topk_column", "topk_field", "topk_separator" };
+		unsigned lines[] = { l_tcol, l_tfield, l_tsep };
+		for (size_t k = 0; k < ARRAY_SIZE(topk_keys); k++)
+			if (lines[k] != 0)
+				return fail(ld, lines[k], sec, topk_keys[k],
+					    "topk_* keys only with processor = topk",
+					    "set, but processor is %.64s (%s)", t->processor, proc_at);
+	} else if (l_tcol == 0 && l_tfield == 0) {
+		return fail(ld, l_proc, sec, "processor",
+			    "topk_column = <1-based CSV column> or topk_field = <JSON member name> in the same section",
+			    "processor = topk without topk_column or topk_field");
+	} else if (l_tcol != 0 && l_tfield != 0) {
+		bool col_last = l_tcol > l_tfield;
+		return fail(ld, col_last ? l_tcol : l_tfield, sec,
+			    col_last ? "topk_column" : "topk_field",
+			    "only one of topk_column (CSV) and topk_field (NDJSON)",
+			    "set together with %s (line %u)", col_last ? "topk_field" : "topk_column",
+			    col_last ? l_tfield : l_tcol);
+	}
+
+	if (l_sim != 0 && !is_sim)
+		return fail(ld, l_sim, sec, "simulate_ms",
+			    "simulate_ms only with processor = simulate",
+			    "set, but processor is %.64s (%s)", t->processor, proc_at);
+	return 0;
+}
+
 static int check_tenants(const struct loader *ld)
 {
 	const struct sl_config *cfg = ld->cfg;
@@ -656,6 +1002,8 @@ static int check_tenants(const struct loader *ld)
 		if (ld->tenant_key_line[i][0] == 0)
 			return fail(ld, ld->tenant_line[i], sec, "token",
 				    tenant_keys[0].expected, "missing");
+		if (check_processor_keys(ld, i) != 0)
+			return -1;
 	}
 
 	/*
@@ -673,6 +1021,47 @@ static int check_tenants(const struct loader *ld)
 				    "same token as [tenant.%s] (line %u)",
 				    cfg->tenants[j].name, ld->tenant_key_line[j][0]);
 		}
+	}
+	return 0;
+}
+
+/* Worker bounds need workers_per_socket, which may come after [workers]. */
+static int check_workers(const struct loader *ld)
+{
+	struct sl_config *cfg = ld->cfg;
+	unsigned l_min = key_line_of(ld, "min_active"), l_max = key_line_of(ld, "max_active");
+	unsigned l_wps = key_line_of(ld, "workers_per_socket");
+	char wps_at[48];
+
+	if (l_wps != 0)
+		snprintf(wps_at, sizeof(wps_at), "line %u", l_wps);
+	else
+		snprintf(wps_at, sizeof(wps_at), "the default");
+
+	if (l_max != 0 && cfg->workers_max > cfg->workers_per_socket)
+		return fail(ld, l_max, "workers", "max_active",
+			    "max_active at most [dataplane] workers_per_socket",
+			    "%u is more than workers_per_socket = %u (%s)",
+			    cfg->workers_max, cfg->workers_per_socket, wps_at);
+	if (l_max == 0)
+		cfg->workers_max = cfg->workers_per_socket;
+	if (cfg->workers_min > cfg->workers_max) {
+		/* min_active left at its default (2) with fewer workers: follow them. */
+		if (l_min == 0) {
+			cfg->workers_min = cfg->workers_max;
+			return 0;
+		}
+		if (l_max != 0)
+			return fail(ld, l_min > l_max ? l_min : l_max, "workers",
+				    l_min > l_max ? "min_active" : "max_active",
+				    "min_active <= max_active",
+				    "min_active = %u is more than max_active = %u (lines %u and %u)",
+				    cfg->workers_min, cfg->workers_max,
+				    l_min < l_max ? l_min : l_max, l_min > l_max ? l_min : l_max);
+		return fail(ld, l_min, "workers", "min_active",
+			    "min_active at most [dataplane] workers_per_socket",
+			    "%u is more than workers_per_socket = %u (%s)",
+			    cfg->workers_min, cfg->workers_per_socket, wps_at);
 	}
 	return 0;
 }
@@ -695,6 +1084,8 @@ static int check_file(const struct loader *ld)
 			    "set together with pci (line %u)", lp);
 	}
 
+	if (check_workers(ld) != 0)
+		return -1;
 	return check_tenants(ld);
 }
 

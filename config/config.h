@@ -31,6 +31,22 @@ enum sl_ack_policy {
 	SL_ACK_PROCESSED = 1,   /* ACK as soon as the worker processed it */
 };
 
+enum sl_dispatch_mode {
+	SL_DISPATCH_LEAST_LOADED = 0,  /* fewest lines outstanding (queued, processing, pending) */
+	SL_DISPATCH_ROUND_ROBIN = 1,
+	SL_DISPATCH_HASH_DOCUMENT = 2, /* one worker per document: its lines are processed in order */
+};
+
+#define SL_SCHEMA_MAX_COLUMNS 64
+
+enum sl_col_type { SL_COL_STRING = 0, SL_COL_INT, SL_COL_FLOAT, SL_COL_BOOL, SL_COL_TIMESTAMP };
+
+struct sl_schema_col {
+	char name[SL_NAME_MAX + 1];
+	uint8_t type;                  /* enum sl_col_type */
+	uint8_t required;              /* an empty field is an error */
+};
+
 struct sl_tenant_conf {
 	char name[SL_NAME_MAX + 1];
 	char token[SL_TOKEN_MAX + 1];
@@ -39,6 +55,16 @@ struct sl_tenant_conf {
 	uint32_t max_streams;          /* concurrent SLP/websocket documents in flight (default 64) */
 	uint32_t max_document_mb;      /* largest document in MiB; 0 = no limit */
 	uint32_t reorder_kb;           /* out-of-order bytes held for this tenant per rx lcore (KiB) */
+
+	/* processing */
+	char processor[SL_PATH_MAX];   /* csv (default) | ndjson | tweet | topk | simulate | a path to a .so */
+	uint32_t n_schema;             /* csv: typed columns (0 = no schema) */
+	struct sl_schema_col schema[SL_SCHEMA_MAX_COLUMNS];
+	uint32_t topk_column;          /* topk over CSV: 1-based column; 0 = use topk_field (NDJSON) */
+	char topk_field[SL_NAME_MAX + 1]; /* topk over NDJSON: field name (string or array of strings) */
+	char topk_separator;           /* several keys in one column, e.g. ' ' for "#a #b"; 0 = one key */
+	uint32_t simulate_min_ms;      /* simulate: work time drawn from a normal distribution */
+	uint32_t simulate_max_ms;      /*   with mean (min+max)/2 and sd (max-min)/6, clamped to [min, max] */
 };
 
 struct sl_config {
@@ -69,6 +95,17 @@ struct sl_config {
 	char listen_addr[64];          /* websocket/HTTP listen address */
 	uint16_t listen_port;
 	uint32_t subscriber_queue;     /* max queued messages per subscriber before it is culled */
+
+	/* [workers] */
+	enum sl_dispatch_mode dispatch;
+	uint32_t workers_min;          /* active workers never fewer (per socket) */
+	uint32_t workers_max;          /* nor more (per socket; <= workers_per_socket) */
+	uint32_t scale_quiet_ms;       /* scale down after this long with little to do */
+	uint32_t crash_limit;          /* a line that crashed workers this many times is quarantined */
+	uint32_t stall_ms;             /* a busy worker without a heartbeat this long is restarted */
+	uint32_t restart_backoff_ms;   /* first restart delay; doubles per crash of the same worker, max 5 s */
+	char poison_marker[64];        /* a line containing this crashes its worker (drills, tests); "" = off */
+	char share_dir[SL_PATH_MAX];   /* shipped data files (lexicon); default: next to the binary, ../share/sluice */
 
 	/* [storage] */
 	char data_dir[SL_PATH_MAX];

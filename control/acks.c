@@ -279,6 +279,34 @@ add_ok(struct sl_runtime *rt, uint32_t doc, uint32_t gen, uint64_t from, uint64_
 	run->to = to;
 }
 
+/*
+ * The detail of an error: the processor's own words (the line's reason
+ * record) when it gave any, else the text of the reason code. Cut to fit
+ * at a UTF-8 character boundary, and at a NUL (a C string follows).
+ */
+static void
+reason_text(const struct sl_result_batch *b, const struct sl_result *r, char *buf, size_t cap)
+{
+	const struct sl_rec_ref *rec = NULL;
+
+	/* persistence checked rec_first/n_recs against the batch; the text must lie in data[] too */
+	if ((uint32_t)r->rec_first + r->n_recs <= b->n_recs && b->n_recs <= SL_RESULT_RECS)
+		rec = sl_result_reason_rec(b, r);
+	if (rec == NULL || rec->off > SL_RESULT_DATA || rec->len > SL_RESULT_DATA - rec->off) {
+		sl_result_reason_text(r, buf, cap);
+		return;
+	}
+	const char *txt = b->data + rec->off;
+	size_t len = strnlen(txt, rec->len);
+	if (len > cap - 1) {
+		len = cap - 1;
+		while (len > 0 && ((unsigned char)txt[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(buf, txt, len);
+	buf[len] = '\0';
+}
+
 /* Runs of consecutive ok lines become one range; each error its own message. */
 static void
 fan_results(struct sl_runtime *rt, const struct sl_doc *d, const struct sl_result_batch *b)
@@ -300,10 +328,10 @@ fan_results(struct sl_runtime *rt, const struct sl_doc *d, const struct sl_resul
 			continue;
 		}
 
-		char text[160], detail[2 * sizeof(text)];
+		char text[160], detail[6 * sizeof(text)];
 		send_run(rt);           /* keep the document's messages in line order */
-		sl_result_reason_text(r, text, sizeof(text));
-		sl_json_escape(detail, sizeof(detail), text);
+		reason_text(b, r, text, sizeof(text));
+		sl_ws_escape(detail, sizeof(detail), text);
 		struct sl_wmsg *m = sl_wmsg_printf("{\"type\":\"ack\",\"tenant\":\"%s\",\"doc\":\"%s\","
 						   "\"rev\":%lu,\"from\":%lu,\"to\":%lu,\"status\":\"error\","
 						   "\"reason\":\"%s\",\"detail\":\"%s\"}",

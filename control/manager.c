@@ -134,13 +134,15 @@ sl_manager_poll(struct sl_runtime *rt, struct sl_revisions *revs)
 }
 
 void
-sl_manager_run(struct sl_runtime *rt, struct sl_revisions *revs)
+sl_manager_run(struct sl_runtime *rt, struct sl_revisions *revs, struct sl_supervisor *sup)
 {
 	struct sl_idle idle;
 
 	sl_idle_init(&idle, SL_IDLE_ADAPTIVE, MGR_MAX_SLEEP_US);
 	while (!atomic_load_explicit(&rt->stop, memory_order_relaxed)) {
-		if (sl_manager_poll(rt, revs) > 0)
+		unsigned work = sl_manager_poll(rt, revs) + sl_supervisor_tick(sup);
+
+		if (work > 0)
 			sl_idle_reset(&idle);
 		else
 			sl_idle_wait(&idle);

@@ -12,9 +12,10 @@
 
 #include "../dataplane/runtime.h"
 #include "revisions.h"
+#include "../dataplane/supervisor.h"
 
-/* Run until rt->stop is set. */
-void sl_manager_run(struct sl_runtime *rt, struct sl_revisions *revs);
+/* Run until rt->stop is set; the supervisor's tick runs in the same loop. */
+void sl_manager_run(struct sl_runtime *rt, struct sl_revisions *revs, struct sl_supervisor *sup);
 
 /* One pass over the rings; returns messages handled (used by run, and to drain at shutdown). */
 unsigned sl_manager_poll(struct sl_runtime *rt, struct sl_revisions *revs);

@@ -1,7 +1,7 @@
 /*
- * persist.c — the io_uring writer: results become JSON lines in
- * <data>/<tenant>/<document>/<revision>.results, durable before they are
- * acknowledged.
+ * persist.c — the io_uring writer: results become JSON lines in the
+ * files of their document (persist_files.h), in line order, durable
+ * before they are acknowledged.
  *
  * One thread ("sl-persist") owns the ring and every result file. Its
  * loop, in rounds:
@@ -9,22 +9,32 @@
  *   1. drain END messages (to_persist): a document's line count is known;
  *   2. dequeue result batches from the workers' rings, up to
  *      cfg->batch_records records;
- *   3. group them per document, format each document's records into one
- *      contiguous region of a staging buffer, and submit one write per
- *      document at the end of its file;
- *   4. hand batches of "ack = processed" tenants to the websocket thread
+ *   3. put them in line order: per document we know the next line to
+ *      write. A batch starting there is queued for writing, followed by
+ *      any held batches that now follow on; a batch that arrived early
+ *      (another worker still has the lines before it) is held, sorted by
+ *      first line, until they come;
+ *   4. format each document's queued lines into one region per file
+ *      (results, each processor stream, dead-letter) of a staging buffer,
+ *      opening files on their first bytes, and submit one write per file
+ *      at its end;
+ *   5. hand batches of "ack = processed" tenants to the websocket thread
  *      as soon as the writes are submitted;
- *   5. when every write is complete, one IORING_FSYNC_DATASYNC per file;
- *   6. then hand over the other batches, and for every document that has
- *      ended with all its lines durable, close its file and send the
+ *   6. when every write is complete, one IORING_FSYNC_DATASYNC per file;
+ *   7. then hand over the other batches, and for every document that has
+ *      ended with all its lines durable, close its files and send the
  *      SL_RB_SUMMARY batch (always after that document's results).
+ *
+ * Batches reach rt->acks in line order per document, whatever order the
+ * workers finished in.
  *
  * A failing sink (ENOSPC, EIO) never loses or acknowledges anything: the
  * round is retried with a growing back-off until it succeeds, and the
  * workers, whose result rings fill up meanwhile, feel the pressure.
  *
  * Result batches are not freed here: they pass to rt->acks and the
- * websocket thread returns them to rt->result_pool.
+ * websocket thread returns them to rt->result_pool. Held batches are pool
+ * objects too, so what we hold is bounded by the pool, at no extra memory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,11 +46,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
+#include <rte_debug.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
 #include <rte_ring.h>
@@ -49,17 +59,21 @@
 #include "dataplane/batch.h"
 #include "dataplane/doc.h"
 #include "dataplane/msg.h"
+#include "dataplane/processor.h"
 #include "dataplane/runtime.h"
 #include "dirs.h"
 #include "persist.h"
+#include "persist_files.h"
 
 #define PERSIST_QUEUE_DEPTH 256u          /* io_uring entries; also our in-flight cap */
 #define PERSIST_DEFAULT_RECORDS 1024u      /* if the config left batch_records at 0 */
 #define PERSIST_MSG_BURST 32u
 #define PERSIST_RESULT_BURST 32u           /* batches per worker per dequeue: keep it fair */
-#define REC_MAX 512u                       /* one JSON line, at most */
-#define DETAIL_MAX 256u                    /* escaped reason text, at most */
-#define FILE_PATH_MAX (SL_PATH_MAX + 2 * SL_NAME_MAX + 48)
+#define REASON_TEXT_MAX 512u               /* bytes of reason text kept in a results line */
+#define RESULT_LINE_MAX (256u + 6u * SL_NAME_MAX + 6u * REASON_TEXT_MAX)  /* one results line, at most */
+#define STAGE_MIN (1u << 20)
+#define DIR_PATH_MAX (SL_PATH_MAX + 2 * SL_NAME_MAX + 8)
+#define FILE_PATH_MAX (DIR_PATH_MAX + 64)
 
 #define IDLE_SPINS 64u
 #define IDLE_SLEEP_MIN_NS 10000ull          /* 10 us */
@@ -79,28 +93,40 @@ struct doc_slot {
 	uint32_t gen;
 	uint8_t phase;           /* enum slot_phase */
 	bool ended;              /* END seen: total is known */
-	int fd;                  /* -1 until the first result */
-	uint64_t off;            /* where the next write goes */
+	struct sl_doc_files files;
+	uint64_t next_line;      /* the next line to write: lines before it are written or queued */
 	uint64_t persisted, ok, errors;     /* durable lines */
 	uint64_t total;          /* lines in the document (END) */
 	uint32_t fail_code;      /* slp_code from END */
 
+	/* batches that arrived early, sorted by first_line, through persist.held[] */
+	int32_t held_head, held_tail;
+	uint32_t n_held;
+
 	/* the current round only (valid when round == persist.round) */
 	uint64_t round;
-	int32_t first, last;     /* chain of batch indexes, through persist.next */
+	int32_t first, last;     /* batches queued for writing, in line order, through persist.wnext */
 	uint64_t r_records, r_ok, r_errors;
+};
+
+/* An early batch waiting for the lines before it. */
+struct held_batch {
+	struct sl_result_batch *b;
+	int32_t prev, next;      /* in its slot's list; next also chains the free list */
 };
 
 enum op_kind { OP_WRITE = 0, OP_FSYNC = 1 };
 enum op_state { OP_IDLE = 0, OP_PENDING, OP_INFLIGHT, OP_DONE, OP_FAILED };
 
-/* One write (a document's region of the staging buffer) or one fsync. */
+/* One write (a file's region of the staging buffer) or one fsync. */
 struct io_op {
 	uint8_t kind;
 	uint8_t state;
+	uint8_t file;            /* SL_DF_* */
 	int fd;
 	uint32_t slot;
 	int err;                 /* positive errno when FAILED */
+	size_t boff;             /* region in the staging buffer */
 	const char *buf;
 	uint32_t len, done;
 	uint64_t off;
@@ -116,19 +142,32 @@ struct persist {
 	struct doc_slot *slots;              /* [SL_MAX_DOCS] */
 	uint64_t round;
 
-	/* the round being written */
-	struct sl_result_batch **rb;         /* [cap_rb]; NULL once dropped */
-	int32_t *next;                       /* [cap_rb] chain per document */
-	uint8_t *ack_now;                    /* [cap_rb] tenant acks on submit */
-	struct sl_result_batch **ackv;       /* [cap_rb] scratch for enqueue */
+	/* early batches: at most every batch of the pool */
+	struct held_batch *held;             /* [cap_wv] */
+	int32_t held_free;
+
+	/* dequeued this round */
+	struct sl_result_batch **rb;         /* [cap_rb] */
 	uint32_t n_rb, cap_rb;
-	uint32_t *touched;                   /* [cap_rb] slots touched this round */
+
+	/* queued for writing this round, chained per document in line order */
+	struct sl_result_batch **wv;         /* [cap_wv]; NULL once handed over or dropped */
+	int32_t *wnext;                      /* [cap_wv] */
+	uint8_t *ack_now;                    /* [cap_wv] tenant acks on submit */
+	struct sl_result_batch **ackv;       /* [cap_wv] scratch for enqueue */
+	uint32_t n_wv, cap_wv;
+	uint32_t *touched;                   /* [cap_wv] slots with batches queued this round */
 	uint32_t n_touched;
-	struct io_op *ops;                   /* [2 * cap_rb]: writes, then fsyncs */
+	uint64_t r_lines;                    /* lines queued this round */
+
+	/* one write and one fsync per (document, file) with bytes this round */
+	struct io_op *wops, *sops;           /* [cap_ops] each */
+	uint32_t n_ops, cap_ops;
 	char *stage;
 	size_t stage_cap, stage_used;
 	uint32_t inflight;
 	unsigned rr;                         /* worker to dequeue from first */
+	uint64_t stray, stray_logged_ns;     /* records no file takes, not reported yet */
 
 	struct sl_msg msgs[PERSIST_MSG_BURST];
 
@@ -166,6 +205,21 @@ tenant_name(const struct sl_runtime *rt, uint16_t tenant)
 	return tenant < rt->cfg->n_tenants ? rt->cfg->tenants[tenant].name : "?";
 }
 
+static const char *
+doc_name(const struct persist *p, uint32_t idx)
+{
+	return p->rt->docs->docs[idx].name;
+}
+
+/* The processor of a slot's tenant (names its streams), or NULL. */
+static const struct sl_processor *
+doc_proc(const struct persist *p, uint32_t idx)
+{
+	uint16_t t = p->rt->docs->docs[idx].tenant;
+
+	return t < SL_MAX_TENANTS ? p->rt->procs[t] : NULL;
+}
+
 /* <data>/<tenant>/<doc> of a slot; -1 if it does not fit. */
 static int
 doc_dir(const struct persist *p, uint32_t idx, char *out, size_t cap)
@@ -177,17 +231,17 @@ doc_dir(const struct persist *p, uint32_t idx, char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
-/* <data>/<tenant>/<doc>/<revision>.results of a slot, for opening and for messages. */
-static int
-doc_file(const struct persist *p, uint32_t idx, char *out, size_t cap)
+/* <data>/<tenant>/<doc>/<revision>.<suffix> of file k of a slot, for messages. */
+static void
+doc_file_name(const struct persist *p, uint32_t idx, unsigned k, char *out, size_t cap)
 {
-	int n = doc_dir(p, idx, out, cap);
+	char dir[DIR_PATH_MAX];
+	const char *suffix = sl_doc_file_suffix(doc_proc(p, idx), k);
 
-	if (n < 0)
-		return -1;
-	int m = snprintf(out + n, cap - (size_t)n, "/%" PRIu64 ".results",
-			 p->rt->docs->docs[idx].revision);
-	return m < 0 || (size_t)(n + m) >= cap ? -1 : n + m;
+	if (doc_dir(p, idx, dir, sizeof(dir)) < 0 ||
+	    sl_doc_file_path(out, cap, dir, p->rt->docs->docs[idx].revision,
+			     suffix ? suffix : "?") < 0)
+		snprintf(out, cap, "(document slot %u, file %u)", idx, k);
 }
 
 /* Back-off after a storage error: 1 ms, doubling, at most 1 s. */
@@ -222,42 +276,122 @@ acks_push(struct persist *p, struct sl_result_batch **v, unsigned n)
 		rt->wake_ws();
 }
 
-/* Hand over this round's batches whose tenant policy is (or is not) ack-on-submit. */
+/*
+ * Hand over this round's batches whose tenant policy is (or is not)
+ * ack-on-submit: document by document, each in line order.
+ */
 static void
 acks_push_round(struct persist *p, bool on_submit)
 {
 	unsigned n = 0;
 
-	for (uint32_t i = 0; i < p->n_rb; i++) {
-		if (p->rb[i] == NULL || (p->ack_now[i] != 0) != on_submit)
-			continue;
-		p->ackv[n++] = p->rb[i];
-		p->rb[i] = NULL;           /* no longer ours */
+	for (uint32_t t = 0; t < p->n_touched; t++) {
+		const struct doc_slot *s = &p->slots[p->touched[t]];
+
+		if (s->round != p->round)
+			continue;          /* finished and reset meanwhile: nothing left of it */
+		for (int32_t j = s->first; j >= 0; j = p->wnext[j]) {
+			if (p->wv[j] == NULL || (p->ack_now[j] != 0) != on_submit)
+				continue;
+			p->ackv[n++] = p->wv[j];
+			p->wv[j] = NULL;   /* no longer ours */
+		}
 	}
 	acks_push(p, p->ackv, n);
 }
 
-/* ---- per-document state --------------------------------------------- */
+/* ---- early batches, per document ------------------------------------ */
 
 static void
-slot_reset(struct doc_slot *s, uint32_t gen)
+held_insert(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_result_batch *b)
 {
-	if (s->fd >= 0)
-		close(s->fd);
+	/* every held batch is a distinct pool object: the free list cannot run dry */
+	RTE_VERIFY(p->held_free >= 0);
+	int32_t h = p->held_free;
+	p->held_free = p->held[h].next;
+
+	/* usually the newest goes last: walk back from the tail */
+	int32_t after = s->held_tail;
+	while (after >= 0 && p->held[after].b->first_line > b->first_line)
+		after = p->held[after].prev;
+	if (after >= 0 && p->held[after].b->first_line == b->first_line) {
+		fprintf(stderr, "sluice: persist: %s/%s: a second result batch for line %" PRIu64
+			": dropped (a worker sent it twice)\n", tenant_name(p->rt, b->tenant),
+			doc_name(p, idx), b->first_line);
+		rte_mempool_put(p->rt->result_pool, b);
+		p->held[h].next = p->held_free;
+		p->held_free = h;
+		return;
+	}
+	p->held[h].b = b;
+	p->held[h].prev = after;
+	p->held[h].next = after >= 0 ? p->held[after].next : s->held_head;
+	if (p->held[h].next >= 0)
+		p->held[p->held[h].next].prev = h;
+	else
+		s->held_tail = h;
+	if (after >= 0)
+		p->held[after].next = h;
+	else
+		s->held_head = h;
+	s->n_held++;
+}
+
+static struct sl_result_batch *
+held_pop(struct persist *p, struct doc_slot *s)
+{
+	int32_t h = s->held_head;
+	struct sl_result_batch *b = p->held[h].b;
+
+	s->held_head = p->held[h].next;
+	if (s->held_head >= 0)
+		p->held[s->held_head].prev = -1;
+	else
+		s->held_tail = -1;
+	s->n_held--;
+	p->held[h].b = NULL;
+	p->held[h].next = p->held_free;
+	p->held_free = h;
+	return b;
+}
+
+/* Give back every held batch of a slot (its document is gone); says so if there were any. */
+static void
+held_drop_all(struct persist *p, struct doc_slot *s, uint32_t idx, const char *why)
+{
+	if (s->n_held == 0)
+		return;
+	fprintf(stderr, "sluice: persist: %s/%s: %u result batches from line %" PRIu64 " on were "
+		"waiting for line %" PRIu64 ", %s: not written\n",
+		tenant_name(p->rt, p->rt->docs->docs[idx].tenant), doc_name(p, idx), s->n_held,
+		p->held[s->held_head].b->first_line, s->next_line, why);
+	while (s->held_head >= 0)
+		rte_mempool_put(p->rt->result_pool, held_pop(p, s));
+}
+
+/* ---- per-document state --------------------------------------------- */
+
+/* A fresh state (files already closed, nothing held). */
+static void
+slot_clear(struct doc_slot *s, uint32_t gen, uint8_t phase)
+{
 	memset(s, 0, sizeof(*s));
-	s->fd = -1;
-	s->first = s->last = -1;
+	sl_doc_files_init(&s->files);
 	s->gen = gen;
-	s->phase = SLOT_ACTIVE;
+	s->phase = phase;
+	s->next_line = 1;
+	s->held_head = s->held_tail = -1;
+	s->first = s->last = -1;
 }
 
 /* Give back the batches of a slot's chain in this round (their document is gone). */
 static void
 drop_chain(struct persist *p, struct doc_slot *s)
 {
-	for (int32_t j = s->first; j >= 0; j = p->next[j]) {
-		rte_mempool_put(p->rt->result_pool, p->rb[j]);
-		p->rb[j] = NULL;
+	for (int32_t j = s->first; j >= 0; j = p->wnext[j]) {
+		if (p->wv[j] != NULL)
+			rte_mempool_put(p->rt->result_pool, p->wv[j]);
+		p->wv[j] = NULL;
 	}
 	s->first = s->last = -1;
 }
@@ -282,12 +416,15 @@ slot_get(struct persist *p, uint32_t idx, uint32_t gen)
 			bool in_round = s->round == p->round;
 			if (in_round)
 				drop_chain(p, s);
-			slot_reset(s, gen);
+			held_drop_all(p, s, idx, "its slot was reused");
+			sl_doc_files_close(&s->files);
+			slot_clear(s, gen, SLOT_ACTIVE);
 			if (in_round)
 				s->round = p->round;   /* already in the touched list */
 			return s;
 		}
-		slot_reset(s, gen);
+		sl_doc_files_close(&s->files);
+		slot_clear(s, gen, SLOT_ACTIVE);
 		return s;
 	}
 	return NULL;
@@ -301,15 +438,14 @@ slot_maybe_finish(struct persist *p, uint32_t idx)
 	struct doc_slot *s = &p->slots[idx];
 	void *obj = NULL;
 
+	/* persisted == next_line - 1 between rounds: everything up to total is durable */
 	if (s->phase != SLOT_ACTIVE || !s->ended || s->persisted < s->total)
 		return;
 	if (s->persisted > s->total)
 		fprintf(stderr, "sluice: persist: document slot %u: %" PRIu64 " results for %" PRIu64
 			" lines\n", idx, s->persisted, s->total);
-	if (s->fd >= 0) {
-		close(s->fd);
-		s->fd = -1;
-	}
+	held_drop_all(p, s, idx, "but the document ended before them");
+	sl_doc_files_close(&s->files);
 
 	while (rte_mempool_get(rt->result_pool, &obj) != 0) {
 		if (rt->wake_ws)
@@ -323,6 +459,8 @@ slot_maybe_finish(struct persist *p, uint32_t idx)
 	sum->doc_gen = s->gen;
 	sum->tenant = rt->docs->docs[idx].tenant;
 	sum->n = 0;
+	sum->n_recs = 0;
+	sum->first_line = s->total + 1;
 	sum->lines = s->total;
 	sum->ok = s->ok;
 	sum->errors = s->errors;
@@ -330,64 +468,138 @@ slot_maybe_finish(struct persist *p, uint32_t idx)
 	acks_push(p, &sum, 1);
 
 	rt->persist_stats.docs_completed++;
-	uint32_t gen = s->gen;
-	memset(s, 0, sizeof(*s));
-	s->fd = -1;
-	s->first = s->last = -1;
-	s->gen = gen;
-	s->phase = SLOT_FINISHED;
+	slot_clear(s, s->gen, SLOT_FINISHED);
 }
 
-/* Open the document's result file at its end, creating directories as needed. */
-static int
-slot_open(struct persist *p, uint32_t idx, struct doc_slot *s)
+/* ---- putting batches in line order ---------------------------------- */
+
+/*
+ * Make a batch safe to read and self-consistent: n within r[], records
+ * within rec[], r[i].line == first_line + i (the contract). false: it
+ * holds no line and was given back.
+ */
+static bool
+batch_check(struct persist *p, struct sl_result_batch *b)
 {
-	char dir[FILE_PATH_MAX], path[FILE_PATH_MAX];
-	struct stat st;
+	if (b->n > SL_BATCH_LINES)
+		b->n = SL_BATCH_LINES;           /* never read past r[] */
+	if (b->n_recs > SL_RESULT_RECS)
+		b->n_recs = SL_RESULT_RECS;
+	if (b->n == 0) {
+		rte_mempool_put(p->rt->result_pool, b);
+		return false;
+	}
+	if (b->first_line == 0)
+		b->first_line = b->r[0].line;    /* a worker that did not set it: trust r[0] */
+	unsigned bad = 0, bad_recs = 0;
+	for (uint16_t i = 0; i < b->n; i++) {
+		struct sl_result *r = &b->r[i];
 
-	if (doc_dir(p, idx, dir, sizeof(dir)) < 0 || doc_file(p, idx, path, sizeof(path)) < 0) {
-		fprintf(stderr, "sluice: persist: result path for document slot %u is longer than %d "
-			"bytes; use a shorter [storage] data_dir\n", idx, FILE_PATH_MAX - 1);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (sl_mkdir_p(dir) != 0) {
-		fprintf(stderr, "sluice: persist: %s: cannot create directory: %s\n", dir,
-			strerror(errno));
-		return -1;
-	}
-	/* never O_TRUNC: results already there stay, we append after them */
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		fprintf(stderr, "sluice: persist: %s: cannot open: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	/*
-	 * fdatasync on the file does not make its directory entry durable:
-	 * sync the document, tenant and data directories once per document so
-	 * that a crash cannot lose a file whose lines were acknowledged.
-	 */
-	char *cut;
-	for (int level = 0; level < 3; level++) {
-		if (sl_fsync_dir(dir) != 0) {
-			fprintf(stderr, "sluice: persist: %s: fsync of directory failed: %s\n", dir,
-				strerror(errno));
-			close(fd);
-			return -1;
+		if (r->line != b->first_line + i) {
+			r->line = b->first_line + i;
+			bad++;
 		}
-		cut = strrchr(dir, '/');
-		if (!cut || cut == dir)
-			break;
-		*cut = '\0';
+		/* sl_result_reason_rec() and the formatters index rec[] with these */
+		if ((uint32_t)r->rec_first + r->n_recs > b->n_recs) {
+			r->n_recs = 0;
+			bad_recs++;
+		}
 	}
-	s->fd = fd;
-	s->off = (uint64_t)st.st_size;
-	return 0;
+	if (bad > 0)
+		fprintf(stderr, "sluice: persist: result batch for document slot %u from line %" PRIu64
+			": %u results did not carry line first_line + i; renumbered\n", b->doc,
+			b->first_line, bad);
+	if (bad_recs > 0)
+		fprintf(stderr, "sluice: persist: result batch for document slot %u from line %" PRIu64
+			": %u results name records past the batch's %u; their records are ignored\n",
+			b->doc, b->first_line, bad_recs, b->n_recs);
+	return true;
 }
 
-/* ---- the round: group, format, write, sync ------------------------- */
+/*
+ * Drop the lines of b that were already written (a batch sent twice, or
+ * overlapping). false: nothing was left and b was given back.
+ */
+static bool
+trim_written(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_result_batch *b)
+{
+	if (b->first_line >= s->next_line)
+		return true;
+	uint64_t dup = s->next_line - b->first_line;
+	fprintf(stderr, "sluice: persist: %s/%s: results for lines %" PRIu64 "..%" PRIu64 " arrived "
+		"again after they were written: duplicates dropped\n", tenant_name(p->rt, b->tenant),
+		doc_name(p, idx), b->first_line,
+		b->first_line + (dup < b->n ? dup : b->n) - 1);
+	if (dup >= b->n) {
+		rte_mempool_put(p->rt->result_pool, b);
+		return false;
+	}
+	/* records stay where they are: each result names its own through rec_first */
+	memmove(&b->r[0], &b->r[dup], (size_t)(b->n - dup) * sizeof(b->r[0]));
+	b->n = (uint16_t)(b->n - dup);
+	b->first_line = s->next_line;
+	return true;
+}
+
+/* Queue b (which starts at next_line) for writing in this round. */
+static void
+queue_write(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_result_batch *b)
+{
+	const struct sl_config *cfg = p->rt->cfg;
+	/* every queued batch is a distinct pool object */
+	RTE_VERIFY(p->n_wv < p->cap_wv);
+	int32_t i = (int32_t)p->n_wv++;
+
+	p->wv[i] = b;
+	p->wnext[i] = -1;
+	p->ack_now[i] = b->tenant < cfg->n_tenants && cfg->tenants[b->tenant].ack == SL_ACK_PROCESSED;
+	if (s->round != p->round) {
+		p->touched[p->n_touched++] = idx;
+		s->round = p->round;
+		s->first = -1;
+		s->r_records = s->r_ok = s->r_errors = 0;
+	}
+	if (s->first < 0)
+		s->first = i;
+	else
+		p->wnext[s->last] = i;
+	s->last = i;
+	s->next_line += b->n;
+	p->r_lines += b->n;
+}
+
+/* Take a dequeued batch: write it now if its lines are next, else hold it. */
+static void
+accept_batch(struct persist *p, struct sl_result_batch *b)
+{
+	struct doc_slot *s = NULL;
+	uint32_t idx = b->doc;
+
+	if (idx < SL_MAX_DOCS)
+		s = slot_get(p, idx, b->doc_gen);
+	if (!s) {
+		fprintf(stderr, "sluice: persist: results for document slot %" PRIu32 " generation %"
+			PRIu32 " which is not open (stale or invalid): dropped\n", b->doc, b->doc_gen);
+		rte_mempool_put(p->rt->result_pool, b);
+		return;
+	}
+	if (!batch_check(p, b))
+		return;
+	if (b->first_line > s->next_line) {
+		held_insert(p, s, idx, b);      /* another worker still has the lines before it */
+		return;
+	}
+	if (!trim_written(p, s, idx, b))
+		return;
+	queue_write(p, s, idx, b);
+
+	/* what was waiting for b may follow on now */
+	while (s->held_head >= 0 && p->held[s->held_head].b->first_line <= s->next_line) {
+		struct sl_result_batch *h = held_pop(p, s);
+		if (trim_written(p, s, idx, h))
+			queue_write(p, s, idx, h);
+	}
+}
 
 /* Dequeue up to batch_records records of results, fairly across workers. */
 static uint32_t
@@ -414,10 +626,8 @@ collect_results(struct persist *p)
 			unsigned got = rte_ring_sc_dequeue_burst(rt->results[w], (void **)&p->rb[p->n_rb],
 								 want, NULL);
 			for (unsigned k = 0; k < got; k++) {
-				struct sl_result_batch *b = p->rb[p->n_rb + k];
-				if (b->n > SL_BATCH_LINES)
-					b->n = SL_BATCH_LINES;   /* never read past r[] */
-				records += b->n;
+				uint16_t n = p->rb[p->n_rb + k]->n;
+				records += n < SL_BATCH_LINES ? n : SL_BATCH_LINES;
 			}
 			p->n_rb += got;
 			progress |= got > 0;
@@ -429,153 +639,381 @@ collect_results(struct persist *p)
 	return records;
 }
 
-/* Chain this round's batches per document slot; drop the ones for no live document. */
+/* Start a round: put this round's batches in line order per document. */
 static void
-group_batches(struct persist *p)
+order_batches(struct persist *p)
 {
-	struct sl_runtime *rt = p->rt;
-
 	p->round++;
 	p->n_touched = 0;
-	for (uint32_t i = 0; i < p->n_rb; i++) {
-		struct sl_result_batch *b = p->rb[i];
-		struct doc_slot *s = NULL;
-
-		if (b->doc < SL_MAX_DOCS)
-			s = slot_get(p, b->doc, b->doc_gen);
-		if (!s) {
-			fprintf(stderr, "sluice: persist: results for document slot %" PRIu32
-				" generation %" PRIu32 " which is not open (stale or invalid): "
-				"dropped\n", b->doc, b->doc_gen);
-			rte_mempool_put(rt->result_pool, b);
-			p->rb[i] = NULL;
-			continue;
-		}
-		p->ack_now[i] = b->tenant < rt->cfg->n_tenants &&
-				rt->cfg->tenants[b->tenant].ack == SL_ACK_PROCESSED;
-		p->next[i] = -1;
-		if (s->round != p->round || s->first < 0) {
-			if (s->round != p->round)
-				p->touched[p->n_touched++] = b->doc;
-			s->round = p->round;
-			s->first = s->last = (int32_t)i;
-			s->r_records = s->r_ok = s->r_errors = 0;
-		} else {
-			p->next[s->last] = (int32_t)i;
-			s->last = (int32_t)i;
-		}
-	}
+	p->n_wv = 0;
+	p->r_lines = 0;
+	for (uint32_t i = 0; i < p->n_rb; i++)
+		accept_batch(p, p->rb[i]);
+	p->n_rb = 0;
 }
 
-/* JSON string body: '"' and '\\' escaped, control bytes as \u00XX. */
-static void
-json_escape(char *out, size_t cap, const char *in)
-{
-	size_t o = 0;
+/* ---- formatting ------------------------------------------------------ */
 
-	for (; *in; in++) {
-		unsigned char c = (unsigned char)*in;
-		char tmp[8];
-		int n;
-
-		if (c == '"' || c == '\\')
-			n = snprintf(tmp, sizeof(tmp), "\\%c", c);
-		else if (c < 0x20)
-			n = snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-		else
-			n = snprintf(tmp, sizeof(tmp), "%c", c);
-		if (o + (size_t)n >= cap)
-			break;
-		memcpy(out + o, tmp, (size_t)n);
-		o += (size_t)n;
-	}
-	out[o] = '\0';
-}
-
-/* One result as one JSON line; returns its length (< REC_MAX). */
-static size_t
-format_result(char *out, const struct sl_result *r)
-{
-	int n;
-
-	if (r->status == SL_ST_OK) {
-		n = snprintf(out, REC_MAX, "{\"line\":%" PRIu64 ",\"status\":\"ok\",\"fields\":%" PRIu32
-			     "}\n", r->line, r->fields);
-	} else {
-		char text[DETAIL_MAX], detail[DETAIL_MAX], reason[SL_NAME_MAX];
-		const char *name = sl_reason_name((enum sl_reason)r->reason);
-
-		if (sl_result_reason_text(r, text, sizeof(text)) < 0)
-			text[0] = '\0';
-		text[sizeof(text) - 1] = '\0';
-		json_escape(detail, sizeof(detail), text);
-		json_escape(reason, sizeof(reason), name ? name : "unknown");
-		n = snprintf(out, REC_MAX, "{\"line\":%" PRIu64 ",\"status\":\"error\",\"reason\":\"%s\""
-			     ",\"detail\":\"%s\",\"fields\":%" PRIu32 "}\n", r->line, reason, detail,
-			     r->fields);
-	}
-	/* cannot happen with the bounds above; keep the line well-formed anyway */
-	if (n < 0 || (size_t)n >= REC_MAX)
-		n = snprintf(out, REC_MAX, "{\"line\":%" PRIu64 ",\"status\":\"%s\"}\n", r->line,
-			     r->status == SL_ST_OK ? "ok" : "error");
-	return (size_t)n;
-}
-
-/* Open files that have results this round; retry (with back-off) until they are. */
-static void
-open_touched(struct persist *p)
+/* Room for need more bytes in the staging buffer; waits (never drops) if memory is short. */
+static char *
+stage_reserve(struct persist *p, size_t need)
 {
 	uint64_t delay = ERR_BACKOFF_MIN_NS;
 
-	for (uint32_t t = 0; t < p->n_touched; t++) {
-		uint32_t idx = p->touched[t];
-		struct doc_slot *s = &p->slots[idx];
-		bool has_records = false;
-
-		for (int32_t j = s->first; j >= 0 && !has_records; j = p->next[j])
-			has_records = p->rb[j]->n > 0;
-		if (!has_records || s->fd >= 0)
-			continue;
-		while (slot_open(p, idx, s) != 0) {
-			p->rt->persist_stats.write_errors++;
-			error_backoff(p, &delay);
+	while (p->stage_used + need > p->stage_cap) {
+		size_t cap = p->stage_cap * 2;
+		if (cap < p->stage_used + need)
+			cap = p->stage_used + need;
+		char *n = realloc(p->stage, cap);
+		if (n != NULL) {
+			p->stage = n;
+			p->stage_cap = cap;
+			break;
 		}
+		fprintf(stderr, "sluice: persist: out of memory for a %zu-byte staging buffer; "
+			"retrying\n", cap);
+		error_backoff(p, &delay);
 	}
+	return p->stage + p->stage_used;
 }
 
-/* Format each touched document's records into one region; prepare its write and fsync. */
-static void
-format_round(struct persist *p)
+/*
+ * Escape len bytes as a JSON string body into out, which has room for
+ * 6 * len bytes; returns the bytes written. Valid UTF-8 passes as is;
+ * '"', '\\' and control bytes are escaped; a byte that is not part of a
+ * valid UTF-8 sequence becomes \u00XX (the byte as a code point), so the
+ * file stays valid JSON whatever the line held.
+ */
+static size_t
+json_escape_n(char *out, const char *in, size_t len)
 {
-	uint32_t nt = p->n_touched;
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0, i = 0;
 
-	p->stage_used = 0;
-	for (uint32_t t = 0; t < nt; t++) {
-		uint32_t idx = p->touched[t];
-		struct doc_slot *s = &p->slots[idx];
-		size_t start = p->stage_used;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t seq = 0;
 
-		for (int32_t j = s->first; j >= 0; j = p->next[j]) {
-			const struct sl_result_batch *b = p->rb[j];
-			for (uint16_t k = 0; k < b->n; k++) {
-				p->stage_used += format_result(p->stage + p->stage_used, &b->r[k]);
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			out[o++] = (char)c;
+			i++;
+			continue;
+		}
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+			i++;
+			continue;
+		}
+		/* a multi-byte sequence: lead byte, then continuation bytes within the valid ranges */
+		if (c >= 0xc2 && c <= 0xdf)
+			seq = 2;
+		else if (c >= 0xe0 && c <= 0xef)
+			seq = 3;
+		else if (c >= 0xf0 && c <= 0xf4)
+			seq = 4;
+		if (seq > 0 && i + seq <= len) {
+			unsigned char c1 = s[i + 1];
+			unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+			unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+			bool ok = c1 >= lo && c1 <= hi;
+			for (size_t k = 2; ok && k < seq; k++)
+				ok = (s[i + k] & 0xc0) == 0x80;
+			if (ok) {
+				memcpy(out + o, s + i, seq);
+				o += seq;
+				i += seq;
+				continue;
+			}
+		}
+		/* a control byte, or a byte that is not valid UTF-8 */
+		out[o++] = '\\';
+		out[o++] = 'u';
+		out[o++] = '0';
+		out[o++] = '0';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+		i++;
+	}
+	return o;
+}
+
+/* The record rec of batch b, if it lies within the batch; NULL if not. */
+static const struct sl_rec_ref *
+rec_at(const struct sl_result_batch *b, unsigned rec)
+{
+	if (rec >= b->n_recs)
+		return NULL;
+	const struct sl_rec_ref *r = &b->rec[rec];
+	if (r->off > SL_RESULT_DATA || r->len > SL_RESULT_DATA - r->off)
+		return NULL;
+	return r;
+}
+
+/* Which file a record goes to (SL_DF_*), or -1 for the reason pseudo-stream, -2 if none. */
+static int
+rec_file(uint8_t stream, unsigned valid_streams)
+{
+	if (stream == SL_STREAM_DEADLETTER)
+		return (int)SL_DF_DEADLETTER;
+	if (stream == SL_STREAM_REASON)
+		return -1;
+	if (stream < SL_PROC_MAX_STREAMS && (valid_streams & (1u << stream)))
+		return (int)(SL_DF_STREAM0 + stream);
+	return -2;
+}
+
+/* One result as one line of <rev>.results; returns its length (<= RESULT_LINE_MAX). */
+static size_t
+format_result(char *out, const struct sl_result_batch *b, const struct sl_result *r)
+{
+	int n;
+
+	if (r->status == SL_ST_OK)
+		return (size_t)snprintf(out, RESULT_LINE_MAX, "{\"line\":%" PRIu64 ",\"status\":\"ok\","
+					"\"fields\":%" PRIu32 "}\n", r->line, r->fields);
+
+	char reason[6 * SL_NAME_MAX + 1];
+	const char *name = sl_reason_name((enum sl_reason)r->reason);
+	size_t rn = strnlen(name, SL_NAME_MAX);
+	reason[json_escape_n(reason, name, rn)] = '\0';
+
+	n = snprintf(out, RESULT_LINE_MAX, "{\"line\":%" PRIu64 ",\"status\":\"error\",\"reason\":"
+		     "\"%s\",\"detail\":\"", r->line, reason);
+	size_t o = (size_t)n;
+
+	/* the processor's own words if it gave any, else the text of the reason code */
+	const struct sl_rec_ref *rr = sl_result_reason_rec(b, r);
+	if (rr != NULL && rr == rec_at(b, (unsigned)(rr - b->rec))) {
+		size_t len = rr->len < REASON_TEXT_MAX ? rr->len : REASON_TEXT_MAX;
+		const char *txt = b->data + rr->off;
+		/* cut at a character boundary */
+		while (len < rr->len && len > 0 && ((unsigned char)txt[len] & 0xc0) == 0x80)
+			len--;
+		o += json_escape_n(out + o, txt, len);
+	} else {
+		char text[REASON_TEXT_MAX];
+		int tn = sl_result_reason_text(r, text, sizeof(text));
+		size_t len = tn < 0 ? 0 : (size_t)tn < sizeof(text) ? (size_t)tn : sizeof(text) - 1;
+		o += json_escape_n(out + o, text, len);
+	}
+	n = snprintf(out + o, RESULT_LINE_MAX - o, "\",\"fields\":%" PRIu32 "}\n", r->fields);
+	return o + (size_t)n;
+}
+
+/* {"line":N,"record":<record>}: the record as is, on one line. */
+static size_t
+format_record(char *out, uint64_t line, const char *rec, uint32_t len)
+{
+	size_t o = (size_t)sprintf(out, "{\"line\":%" PRIu64 ",\"record\":", line);
+
+	if (len == 0) {
+		memcpy(out + o, "null", 4);
+		o += 4;
+	}
+	/* a line break inside a record would split it; in JSON it can only be whitespace */
+	for (uint32_t i = 0; i < len; i++)
+		out[o++] = rec[i] == '\n' || rec[i] == '\r' ? ' ' : rec[i];
+	out[o++] = '}';
+	out[o++] = '\n';
+	return o;
+}
+
+/* {"line":N,"reason":"...","raw":"..."}: the raw line, escaped. */
+static size_t
+format_deadletter(char *out, const struct sl_result *r, const char *raw, uint32_t len)
+{
+	const char *name = sl_reason_name((enum sl_reason)r->reason);
+	size_t o = (size_t)sprintf(out, "{\"line\":%" PRIu64 ",\"reason\":\"", r->line);
+
+	o += json_escape_n(out + o, name, strnlen(name, SL_NAME_MAX));
+	memcpy(out + o, "\",\"raw\":\"", 9);
+	o += 9;
+	o += json_escape_n(out + o, raw, len);
+	memcpy(out + o, "\"}\n", 3);
+	return o + 3;
+}
+
+#define RECORD_LINE_MAX(len) (64u + (size_t)(len))
+#define DEADLETTER_LINE_MAX(len) (96u + 6u * SL_NAME_MAX + 6u * (size_t)(len))
+
+/*
+ * Append the lines of file k of a slot's queued batches to the staging
+ * buffer. For the results file, also count lines and return the mask of
+ * the other files that have records (and count records no file takes).
+ */
+static unsigned
+format_file(struct persist *p, struct doc_slot *s, unsigned k, unsigned valid_streams,
+	    unsigned *stray)
+{
+	unsigned mask = 0;
+
+	for (int32_t j = s->first; j >= 0; j = p->wnext[j]) {
+		const struct sl_result_batch *b = p->wv[j];
+
+		for (uint16_t i = 0; i < b->n; i++) {
+			const struct sl_result *r = &b->r[i];
+
+			if (k == SL_DF_RESULTS) {
+				char *out = stage_reserve(p, RESULT_LINE_MAX);
+				p->stage_used += format_result(out, b, r);
 				s->r_records++;
-				if (b->r[k].status == SL_ST_OK)
+				if (r->status == SL_ST_OK)
 					s->r_ok++;
 				else
 					s->r_errors++;
 			}
-		}
+			for (unsigned q = 0; q < r->n_recs; q++) {
+				const struct sl_rec_ref *rec = rec_at(b, (unsigned)r->rec_first + q);
+				int f = rec ? rec_file(rec->stream, valid_streams) : -2;
 
-		struct io_op *w = &p->ops[t], *f = &p->ops[nt + t];
-		uint32_t len = (uint32_t)(p->stage_used - start);
-		*w = (struct io_op){ .kind = OP_WRITE, .fd = s->fd, .slot = idx,
-				     .buf = p->stage + start, .len = len, .off = s->off,
-				     .state = len ? OP_PENDING : OP_IDLE };
-		*f = (struct io_op){ .kind = OP_FSYNC, .fd = s->fd, .slot = idx,
-				     .state = OP_IDLE };
+				if (k == SL_DF_RESULTS) {
+					if (f >= 0)
+						mask |= 1u << f;
+					else if (f == -2)
+						(*stray)++;
+					continue;
+				}
+				if (f != (int)k)
+					continue;
+				const char *data = b->data + rec->off;
+				if (k == SL_DF_DEADLETTER) {
+					char *out = stage_reserve(p, DEADLETTER_LINE_MAX(rec->len));
+					p->stage_used += format_deadletter(out, r, data, rec->len);
+				} else {
+					char *out = stage_reserve(p, RECORD_LINE_MAX(rec->len));
+					p->stage_used += format_record(out, r->line, data, rec->len);
+				}
+			}
+		}
+	}
+	return mask;
+}
+
+/*
+ * Records no file takes are a processor bug, and it would repeat on every
+ * line: say it at most once a second, with how many there were.
+ */
+static void
+report_stray(struct persist *p, uint32_t idx, const struct sl_processor *proc, unsigned n)
+{
+	uint64_t now = now_ns();
+
+	p->stray += n;
+	if (p->stray_logged_ns != 0 && now - p->stray_logged_ns < 1000000000ull)
+		return;
+	fprintf(stderr, "sluice: persist: %s/%s: %" PRIu64 " output records for a stream that "
+		"processor '%s' does not declare (or whose name is not a plain word), or outside "
+		"their batch: not written (fix the processor's streams[])\n",
+		tenant_name(p->rt, p->rt->docs->docs[idx].tenant), doc_name(p, idx), p->stray,
+		proc && proc->name ? proc->name : "?");
+	p->stray = 0;
+	p->stray_logged_ns = now;
+}
+
+/* Room for one more write and fsync. */
+static void
+ops_reserve(struct persist *p)
+{
+	uint64_t delay = ERR_BACKOFF_MIN_NS;
+
+	while (p->n_ops == p->cap_ops) {
+		uint32_t cap = p->cap_ops ? 2 * p->cap_ops : 64;
+		struct io_op *w = realloc(p->wops, cap * sizeof(*w));
+		if (w != NULL)
+			p->wops = w;
+		struct io_op *f = w ? realloc(p->sops, cap * sizeof(*f)) : NULL;
+		if (f != NULL) {
+			p->sops = f;
+			p->cap_ops = cap;
+			break;
+		}
+		fprintf(stderr, "sluice: persist: out of memory for %u I/O operations; retrying\n", cap);
+		error_backoff(p, &delay);
 	}
 }
+
+/* The staging region [start, stage_used) is file k of slot idx: one write, then one fsync. */
+static void
+add_op(struct persist *p, uint32_t idx, unsigned k, size_t start)
+{
+	if (p->stage_used == start)
+		return;
+	ops_reserve(p);
+	p->wops[p->n_ops] = (struct io_op){ .kind = OP_WRITE, .file = (uint8_t)k, .slot = idx,
+					    .fd = -1, .boff = start,
+					    .len = (uint32_t)(p->stage_used - start) };
+	p->n_ops++;
+}
+
+/* Format each touched document's files into one region each. */
+static void
+format_round(struct persist *p)
+{
+	p->stage_used = 0;
+	p->n_ops = 0;
+	for (uint32_t t = 0; t < p->n_touched; t++) {
+		uint32_t idx = p->touched[t];
+		struct doc_slot *s = &p->slots[idx];
+		const struct sl_processor *proc = doc_proc(p, idx);
+		unsigned valid = 0, stray = 0;
+
+		for (unsigned i = 0; i < SL_PROC_MAX_STREAMS; i++)
+			if (sl_doc_file_suffix(proc, SL_DF_STREAM0 + i) != NULL)
+				valid |= 1u << i;
+
+		size_t start = p->stage_used;
+		unsigned mask = format_file(p, s, SL_DF_RESULTS, valid, &stray);
+		add_op(p, idx, SL_DF_RESULTS, start);
+		for (unsigned k = SL_DF_STREAM0; k < SL_DF_COUNT; k++) {
+			if (!(mask & (1u << k)))
+				continue;
+			start = p->stage_used;
+			format_file(p, s, k, valid, &stray);
+			add_op(p, idx, k, start);
+		}
+		if (stray > 0)
+			report_stray(p, idx, proc, stray);
+	}
+	/* the buffer may have moved while it grew: point the writes at it now */
+	for (uint32_t i = 0; i < p->n_ops; i++)
+		p->wops[i].buf = p->stage + p->wops[i].boff;
+}
+
+/* Open the files this round writes to; retry (with back-off) until they are. Then place the writes. */
+static void
+open_round(struct persist *p)
+{
+	uint64_t delay = ERR_BACKOFF_MIN_NS;
+
+	for (uint32_t i = 0; i < p->n_ops; i++) {
+		struct io_op *w = &p->wops[i];
+		struct doc_slot *s = &p->slots[w->slot];
+
+		while (s->files.fd[w->file] < 0) {
+			char dir[DIR_PATH_MAX];
+			const char *suffix = sl_doc_file_suffix(doc_proc(p, w->slot), w->file);
+
+			if (doc_dir(p, w->slot, dir, sizeof(dir)) < 0)
+				fprintf(stderr, "sluice: persist: the directory of document slot %u is "
+					"longer than %d bytes; use a shorter [storage] data_dir\n", w->slot,
+					DIR_PATH_MAX - 1);
+			else if (sl_doc_files_open(&s->files, w->file, dir,
+						   p->rt->docs->docs[w->slot].revision, suffix) == 0)
+				break;
+			p->rt->persist_stats.write_errors++;
+			error_backoff(p, &delay);
+		}
+		w->fd = s->files.fd[w->file];
+		w->off = s->files.off[w->file];
+		w->state = OP_PENDING;
+		p->sops[i] = (struct io_op){ .kind = OP_FSYNC, .file = w->file, .slot = w->slot,
+					     .fd = w->fd, .state = OP_IDLE };
+	}
+}
+
+/* ---- io_uring ---------------------------------------------------------- */
 
 static void
 prep_op(struct io_uring_sqe *sqe, const struct io_op *op)
@@ -703,8 +1141,7 @@ report_and_rearm(struct persist *p, struct io_op *ops, uint32_t n, uint64_t dela
 	for (uint32_t i = 0; i < n; i++) {
 		if (ops[i].state != OP_FAILED)
 			continue;
-		if (doc_file(p, ops[i].slot, path, sizeof(path)) < 0)
-			snprintf(path, sizeof(path), "(document slot %u)", ops[i].slot);
+		doc_file_name(p, ops[i].slot, ops[i].file, path, sizeof(path));
 		fprintf(stderr, "sluice: persist: %s: %s failed: %s; results kept, not acknowledged, "
 			"retrying in %" PRIu64 " ms\n", path, ops[i].kind == OP_WRITE ? "write" : "fdatasync",
 			strerror(ops[i].err), delay / 1000000u);
@@ -714,34 +1151,31 @@ report_and_rearm(struct persist *p, struct io_op *ops, uint32_t n, uint64_t dela
 	}
 }
 
-/* Write every region, then fdatasync every file; retry until both succeed. */
+/* Write every region, then fdatasync every file written; retry until both succeed. */
 static void
 write_and_sync(struct persist *p)
 {
-	uint32_t nt = p->n_touched;
-	struct io_op *writes = p->ops, *syncs = p->ops + nt;
+	uint32_t n = p->n_ops;
+	struct io_op *writes = p->wops, *syncs = p->sops;
 	uint64_t delay = ERR_BACKOFF_MIN_NS;
 	bool acks_pending = true;
 
 	for (;;) {
-		while (run_ops(p, writes, nt, acks_pending) > 0) {
+		while (run_ops(p, writes, n, acks_pending) > 0) {
 			acks_pending = false;
-			report_and_rearm(p, writes, nt, delay);
+			report_and_rearm(p, writes, n, delay);
 			error_backoff(p, &delay);
 		}
 		acks_pending = false;
 
-		uint32_t n_sync = 0;
-		for (uint32_t t = 0; t < nt; t++) {
-			syncs[t].state = writes[t].len ? OP_PENDING : OP_IDLE;
-			n_sync += writes[t].len != 0;
-		}
-		uint32_t failed = run_ops(p, syncs, nt, false);
-		p->rt->persist_stats.fsyncs += n_sync;
+		for (uint32_t i = 0; i < n; i++)
+			syncs[i].state = OP_PENDING;
+		uint32_t failed = run_ops(p, syncs, n, false);
+		p->rt->persist_stats.fsyncs += n;
 		if (failed == 0)
 			return;
 
-		report_and_rearm(p, syncs, nt, delay);
+		report_and_rearm(p, syncs, n, delay);
 		error_backoff(p, &delay);
 		/*
 		 * After a failed fsync the kernel may have dropped the dirty
@@ -749,9 +1183,9 @@ write_and_sync(struct persist *p)
 		 * without our data on disk. Write the whole round again, at the
 		 * same offsets, before syncing again.
 		 */
-		for (uint32_t t = 0; t < nt; t++) {
-			writes[t].done = 0;
-			writes[t].state = writes[t].len ? OP_PENDING : OP_IDLE;
+		for (uint32_t i = 0; i < n; i++) {
+			writes[i].done = 0;
+			writes[i].state = OP_PENDING;
 		}
 	}
 }
@@ -760,25 +1194,28 @@ write_and_sync(struct persist *p)
 static void
 commit_round(struct persist *p)
 {
+	for (uint32_t i = 0; i < p->n_ops; i++)
+		p->slots[p->wops[i].slot].files.off[p->wops[i].file] += p->wops[i].len;
 	for (uint32_t t = 0; t < p->n_touched; t++) {
 		struct doc_slot *s = &p->slots[p->touched[t]];
 
-		s->off += p->ops[t].len;
 		s->persisted += s->r_records;
 		s->ok += s->r_ok;
 		s->errors += s->r_errors;
-		s->first = s->last = -1;
+		s->r_records = s->r_ok = s->r_errors = 0;
 	}
 }
 
 static void
-persist_round(struct persist *p, uint32_t records)
+persist_round(struct persist *p)
 {
 	struct sl_persist_stats *st = &p->rt->persist_stats;
 
-	group_batches(p);
-	open_touched(p);
+	order_batches(p);
+	if (p->n_touched == 0)
+		return;                 /* everything was held (early) or dropped */
 	format_round(p);
+	open_round(p);
 
 	uint64_t t0 = now_ns();
 	write_and_sync(p);
@@ -790,9 +1227,9 @@ persist_round(struct persist *p, uint32_t records)
 		slot_maybe_finish(p, p->touched[t]);
 
 	st->batches++;
-	st->records += records;
+	st->records += p->r_lines;
 	st->bytes += p->stage_used;
-	st->last_batch_records = records;
+	st->last_batch_records = p->r_lines;
 }
 
 /* ---- END messages ----------------------------------------------------- */
@@ -866,10 +1303,10 @@ persist_main(void *arg)
 
 	for (;;) {
 		unsigned work = drain_messages(p);
-		uint32_t records = collect_results(p);
 
+		collect_results(p);
 		if (p->n_rb > 0) {
-			persist_round(p, records);
+			persist_round(p);
 			work++;
 		}
 		if (work > 0) {
@@ -882,10 +1319,15 @@ persist_main(void *arg)
 		idle_wait(p);
 	}
 
-	/* documents that never ended: their lines are durable, just close */
-	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
-		if (p->slots[i].fd >= 0)
-			close(p->slots[i].fd);
+	/*
+	 * Documents that never ended: their written lines are durable, just
+	 * close. Batches still held wait for lines no worker will send now;
+	 * unacknowledged, they will be sent again.
+	 */
+	for (uint32_t i = 0; i < SL_MAX_DOCS; i++) {
+		held_drop_all(p, &p->slots[i], i, "at shutdown");
+		sl_doc_files_close(&p->slots[i].files);
+	}
 	return NULL;
 }
 
@@ -926,12 +1368,15 @@ static void
 persist_free(struct persist *p)
 {
 	free(p->slots);
+	free(p->held);
 	free(p->rb);
-	free(p->next);
+	free(p->wv);
+	free(p->wnext);
 	free(p->ack_now);
 	free(p->ackv);
 	free(p->touched);
-	free(p->ops);
+	free(p->wops);
+	free(p->sops);
 	free(p->stage);
 	memset(p, 0, sizeof(*p));
 }
@@ -939,23 +1384,27 @@ persist_free(struct persist *p)
 static int
 persist_alloc(struct persist *p)
 {
-	p->cap_rb = p->batch_records;        /* worst case: one record per batch */
-	p->stage_cap = (size_t)(p->batch_records + SL_BATCH_LINES) * REC_MAX;
+	/* every batch alive is a pool object: the pool bounds what we hold and queue */
+	p->cap_wv = p->rt->result_pool->size;
+	p->cap_rb = p->batch_records < p->cap_wv ? p->batch_records : p->cap_wv;
+	p->stage_cap = STAGE_MIN;
 	p->slots = calloc(SL_MAX_DOCS, sizeof(*p->slots));
+	p->held = calloc(p->cap_wv, sizeof(*p->held));
 	p->rb = calloc(p->cap_rb, sizeof(*p->rb));
-	p->next = calloc(p->cap_rb, sizeof(*p->next));
-	p->ack_now = calloc(p->cap_rb, sizeof(*p->ack_now));
-	p->ackv = calloc(p->cap_rb, sizeof(*p->ackv));
-	p->touched = calloc(p->cap_rb, sizeof(*p->touched));
-	p->ops = calloc(2 * (size_t)p->cap_rb, sizeof(*p->ops));
+	p->wv = calloc(p->cap_wv, sizeof(*p->wv));
+	p->wnext = calloc(p->cap_wv, sizeof(*p->wnext));
+	p->ack_now = calloc(p->cap_wv, sizeof(*p->ack_now));
+	p->ackv = calloc(p->cap_wv, sizeof(*p->ackv));
+	p->touched = calloc(p->cap_wv, sizeof(*p->touched));
 	p->stage = malloc(p->stage_cap);
-	if (!p->slots || !p->rb || !p->next || !p->ack_now || !p->ackv || !p->touched || !p->ops ||
-	    !p->stage)
+	if (!p->slots || !p->held || !p->rb || !p->wv || !p->wnext || !p->ack_now || !p->ackv ||
+	    !p->touched || !p->stage)
 		return -1;
-	for (uint32_t i = 0; i < SL_MAX_DOCS; i++) {
-		p->slots[i].fd = -1;
-		p->slots[i].first = p->slots[i].last = -1;
-	}
+	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
+		slot_clear(&p->slots[i], 0, SLOT_FREE);
+	for (uint32_t i = 0; i < p->cap_wv; i++)
+		p->held[i].next = i + 1 < p->cap_wv ? (int32_t)(i + 1) : -1;
+	p->held_free = p->cap_wv > 0 ? 0 : -1;
 	return 0;
 }
 
@@ -977,7 +1426,7 @@ sl_persist_start(struct sl_runtime *rt, char *err, size_t errlen)
 	p->idle_ns = IDLE_SLEEP_MIN_NS;
 	if (persist_alloc(p) != 0) {
 		snprintf(err, errlen, "out of memory for the persistence buffers (batch_records = %"
-			 PRIu32 ")", p->batch_records);
+			 PRIu32 ", %u result batches)", p->batch_records, p->cap_wv);
 		persist_free(p);
 		return -1;
 	}

@@ -69,6 +69,7 @@ usage(FILE *out)
 		"  lcores       per-lcore counters (rx lcores and workers)\n"
 		"  tenants      per-tenant counters\n"
 		"  drops [RX]   every drop and rejection counter (all rx lcores, or lcore RX)\n"
+		"  topk TENANT  a topk tenant's 10 most frequent keys, merged over the workers\n"
 		"  raw CMD      send any telemetry command, e.g. raw /ethdev/stats,0 or raw /help\n"
 		"\n"
 		"options:\n"
@@ -641,6 +642,64 @@ run_drops(struct ctl *c, const char *rx)
 	return 0;
 }
 
+/* rank, key, count of a /sluice/topk reply: parallel arrays "keys" and "counts". */
+static void
+print_topk(const json_t *d)
+{
+	const json_t *keys = json_object_get(d, "keys");
+	const json_t *counts = json_object_get(d, "counts");
+	const char *tenant = json_string_value(json_object_get(d, "tenant"));
+	size_t n = json_array_size(keys), kw = 3;
+	char text[64];
+
+	if (tenant == NULL)
+		tenant = "?";
+	if (n == 0) {
+		printf("tenant %s: no keys counted yet (is its processor topk, and has it had lines?)\n",
+		       tenant);
+		return;
+	}
+	printf("top %zu of tenant %s\n", n, tenant);
+	for (size_t i = 0; i < n; i++) {
+		const char *k = json_string_value(json_array_get(keys, i));
+
+		if (k != NULL && strlen(k) > kw)
+			kw = strlen(k);
+	}
+	printf("  %4s  %-*s  %12s\n", "rank", (int)kw, "key", "count");
+	for (size_t i = 0; i < n; i++) {
+		const char *k = json_string_value(json_array_get(keys, i));
+
+		cell(text, sizeof(text), json_array_get(counts, i));
+		printf("  %4zu  %-*s  %12s\n", i + 1, (int)kw, k != NULL ? k : "?", text);
+	}
+}
+
+static int
+run_topk(struct ctl *c, const char *tenant)
+{
+	char cmd[MAX_CMD_LEN];
+	json_t *reply, *d;
+
+	snprintf(cmd, sizeof(cmd), "/sluice/topk,%s", tenant);
+	reply = tel_request(c, cmd);
+	d = json_incref(json_object_get(reply, "/sluice/topk"));
+	json_decref(reply);
+	if (!json_is_object(d))
+		die("'%s' was refused: sluiced has no tenant named '%s' (see 'sluicectl tenants';"
+		    " names are case-sensitive)", cmd, tenant);
+	if (c->json) {
+		json_t *wrapped = json_pack("{s:O}", cmd, d);
+
+		print_json(wrapped);
+		json_decref(wrapped);
+	} else {
+		print_topk(d);
+	}
+	json_decref(d);
+	return 0;
+}
+
 static int
 run_raw(struct ctl *c, const char *cmd)
 {
@@ -710,7 +769,7 @@ main(int argc, char **argv)
 	if (runtime_dir != NULL && *runtime_dir == '\0')
 		usage_error("--runtime-dir: empty directory name");
 	if (optind >= argc)
-		usage_error("missing command: status, lcores, tenants, drops or raw");
+		usage_error("missing command: status, lcores, tenants, drops, topk or raw");
 
 	cmd = argv[optind++];
 	if (strcmp(cmd, "raw") == 0) {
@@ -725,12 +784,18 @@ main(int argc, char **argv)
 		if (argc - optind == 1 && strspn(argv[optind], "0123456789") != strlen(argv[optind]))
 			usage_error("drops '%s': the rx lcore index is a number (0 for the first rx lcore)",
 				    argv[optind]);
+	} else if (strcmp(cmd, "topk") == 0) {
+		if (argc - optind != 1)
+			usage_error("topk takes exactly one argument, the tenant name (sluicectl topk acme)");
+		if (!sl_name_valid(argv[optind], strlen(argv[optind])))
+			usage_error("topk '%s': a tenant name is 1-%d bytes of [A-Za-z0-9._-], not starting"
+				    " with '.'", argv[optind], SL_NAME_MAX);
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "lcores") == 0 ||
 		   strcmp(cmd, "tenants") == 0) {
 		if (optind != argc)
 			usage_error("%s takes no arguments ('%s' is extra)", cmd, argv[optind]);
 	} else {
-		usage_error("unknown command '%s': expected status, lcores, tenants, drops or raw", cmd);
+		usage_error("unknown command '%s': expected status, lcores, tenants, drops, topk or raw", cmd);
 	}
 
 	c.prefix = resolve_prefix(prefix, config);
@@ -744,6 +809,8 @@ main(int argc, char **argv)
 		rc = run_paged(&c, "/sluice/tenants", print_tenants);
 	else if (strcmp(cmd, "drops") == 0)
 		rc = run_drops(&c, optind < argc ? argv[optind] : NULL);
+	else if (strcmp(cmd, "topk") == 0)
+		rc = run_topk(&c, argv[optind]);
 	else
 		rc = run_raw(&c, argv[optind]);
 

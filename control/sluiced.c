@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -20,6 +22,7 @@
 #include "../config/config.h"
 #include "../dataplane/runtime.h"
 #include "../dataplane/rx.h"
+#include "../dataplane/supervisor.h"
 #include "../dataplane/worker.h"
 #include "../drivers/port.h"
 #include "eal.h"
@@ -52,6 +55,70 @@ usage(FILE *out)
 		"EAL arguments come from the config ([dataplane]); see docs/operations.md.\n");
 }
 
+/* Each open document may hold several result files: allow as many descriptors as the system lets us. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* [workers] share_dir unset: look next to the binary (installed, or the build tree), then the system. */
+static void
+resolve_share_dir(struct sl_config *cfg)
+{
+	static const char *const rel[] = { "/../share/sluice", "/../../share/sluice" };
+	char exe[SL_PATH_MAX], path[SL_PATH_MAX * 2];
+	ssize_t n;
+
+	if (cfg->share_dir[0] != '\0')
+		return;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		*strrchr(exe, '/') = '\0';
+		for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+			snprintf(path, sizeof(path), "%s%s/lexicon.tsv", exe, rel[i]);
+			size_t len = strlen(path) - strlen("/lexicon.tsv");
+
+			if (access(path, R_OK) == 0 && len < sizeof(cfg->share_dir)) {
+				memcpy(cfg->share_dir, path, len);
+				cfg->share_dir[len] = '\0';
+				return;
+			}
+		}
+	}
+	snprintf(cfg->share_dir, sizeof(cfg->share_dir), "%s",
+		 access("/usr/local/share/sluice/lexicon.tsv", R_OK) == 0 ? "/usr/local/share/sluice" : "/usr/share/sluice");
+}
+
+/* Every tenant's processor: a built-in by name, or a shared object by path. */
+static int
+resolve_processors(const struct sl_config *cfg, char *err, size_t errlen)
+{
+	for (uint32_t t = 0; t < cfg->n_tenants; t++) {
+		const char *name = cfg->tenants[t].processor[0] ? cfg->tenants[t].processor : "csv";
+		const struct sl_processor *p = sl_processor_builtin(name);
+		char why[256];
+
+		if (p == NULL && name[0] == '/')
+			p = sl_processor_load(name, why, sizeof(why));
+		else if (p == NULL)
+			snprintf(why, sizeof(why), "unknown processor '%s'; expected csv, ndjson, tweet, topk, simulate "
+				 "or the absolute path of a .so", name);
+		if (p == NULL) {
+			snprintf(err, errlen, "[tenant.%s] processor: %s", cfg->tenants[t].name, why);
+			return -1;
+		}
+		rt.procs[t] = p;
+	}
+	return 0;
+}
+
 static void
 print_ready(const struct sl_config *cfg, const struct sl_port *port)
 {
@@ -82,7 +149,8 @@ main(int argc, char **argv)
 	struct sl_port port;
 	struct sl_revisions *revs = NULL;
 	struct sl_rx_ctx *rx[SL_MAX_RX_LCORES] = { NULL };
-	struct sl_worker_arg wargs[SL_MAX_WORKERS];
+	static struct sl_worker_arg wargs[SL_MAX_WORKERS];
+	struct sl_supervisor *sup = NULL;
 	char err[512];
 	int opt, status = 1;
 
@@ -115,6 +183,12 @@ main(int argc, char **argv)
 		free(cfg);
 		return 2;
 	}
+	resolve_share_dir(cfg);
+	if (resolve_processors(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "sluiced: %s: %s\n", path, err);
+		free(cfg);
+		return 2;
+	}
 	if (check_only) {
 		printf("sluiced: %s is valid: %u tenant(s), %u rx lcore(s), %u workers on %u socket(s)\n", path,
 		       cfg->n_tenants, cfg->rx_lcores, eal.n_workers, eal.n_sockets);
@@ -122,6 +196,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	raise_fd_limit();
 
 	if (rte_eal_init(eal.argc, eal.argv) < 0) {
 		fprintf(stderr, "sluiced: EAL init failed: %s (arguments from %s [dataplane])\n",
@@ -158,6 +233,19 @@ main(int argc, char **argv)
 		goto out_port;
 	}
 	sl_telemetry_register(&rt);
+	sl_worker_signals_init();
+	for (unsigned w = 0; w < rt.n_workers; w++) {
+		wargs[w].rt = &rt;
+		wargs[w].index = w;
+	}
+	if ((sup = sl_supervisor_create(&rt, wargs)) == NULL) {
+		fprintf(stderr, "sluiced: out of memory for the supervisor\n");
+		atomic_store(&rt.stop, 1);
+		atomic_store(&rt.stop_workers, 1);
+		sl_persist_stop(&rt);
+		sl_ws_stop(&rt);
+		goto out_port;
+	}
 
 	for (unsigned w = 0; w < rt.n_workers; w++) {
 		wargs[w].rt = &rt;
@@ -168,7 +256,7 @@ main(int argc, char **argv)
 		rte_eal_remote_launch(sl_rx_main, rx[i], rt.rx_lcore[i]);
 	print_ready(cfg, &port);
 
-	sl_manager_run(&rt, revs);
+	sl_manager_run(&rt, revs, sup);
 
 	printf("sluiced: stopping\n");
 	for (unsigned i = 0; i < rt.n_rx; i++)
@@ -176,11 +264,13 @@ main(int argc, char **argv)
 	/* Relay what the rx lcores said last (END of documents they finished). */
 	while (sl_manager_poll(&rt, revs) > 0)
 		;
+	sl_supervisor_flush(sup);
 	atomic_store(&rt.stop_workers, 1);
 	for (unsigned w = 0; w < rt.n_workers; w++)
 		rte_eal_wait_lcore(rt.worker_lcore[w]);
 	sl_persist_stop(&rt);
 	sl_ws_stop(&rt);
+	sl_supervisor_free(sup);
 	status = 0;
 
 out_port:

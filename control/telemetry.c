@@ -27,6 +27,7 @@
 #include <rte_version.h>
 
 #include "telemetry.h"
+#include "topk_view.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
@@ -474,6 +475,55 @@ cmd_drops(const char *cmd __rte_unused, const char *params, struct rte_tel_data 
 	return 0;
 }
 
+/* ---- /sluice/topk ------------------------------------------------------ */
+
+/*
+ * "/sluice/topk,<tenant name>": the tenant's merged top 10 (topk_view.h).
+ * 22.11 nests at most one level of containers holding scalars, so the
+ * entries come as two arrays of the same length, largest count first:
+ *   {"tenant": "acme", "n": 2, "keys": ["#a", "#b"], "counts": [12, 7]}
+ * An unknown tenant (or none given) is refused: the reply is null.
+ */
+static int
+cmd_topk(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	const struct sl_runtime *rt = tel_rt;
+	struct sl_topk_entry top[SL_TOPK_N];
+	struct rte_tel_data *keys, *counts;
+	int t, n;
+
+	if (params == NULL || *params == '\0' || rt->cfg == NULL)
+		return -EINVAL;
+	t = sl_config_tenant_find(rt->cfg, params, strlen(params));
+	if (t < 0)
+		return -EINVAL;
+	n = sl_topk_get((uint16_t)t, top);
+	if (n < 0)
+		n = 0;              /* no snapshot area: nothing counted */
+
+	keys = rte_tel_data_alloc();
+	counts = rte_tel_data_alloc();
+	if (keys == NULL || counts == NULL) {
+		rte_tel_data_free(keys);
+		rte_tel_data_free(counts);
+		return -ENOMEM;
+	}
+	rte_tel_data_start_array(keys, RTE_TEL_STRING_VAL);
+	rte_tel_data_start_array(counts, RTE_TEL_U64_VAL);
+	for (int i = 0; i < n; i++) {
+		rte_tel_data_add_array_string(keys, top[i].key);
+		rte_tel_data_add_array_u64(counts, top[i].count);
+	}
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "tenant", rt->cfg->tenants[t].name);
+	rte_tel_data_add_dict_u64(d, "n", (uint64_t)n);
+	if (add_row(d, "keys", keys) < 0) {
+		rte_tel_data_free(counts);
+		return -ENOMEM;
+	}
+	return add_row(d, "counts", counts);
+}
+
 /* ---- registration ------------------------------------------------------ */
 
 static const struct {
@@ -491,6 +541,8 @@ static const struct {
 	  " tenants per page. Parameter: first tenant index (default 0)" },
 	{ "/sluice/drops", cmd_drops,
 	  "Sluice: every drop and rejection counter by name. Parameter: rx lcore index (default: all)" },
+	{ "/sluice/topk", cmd_topk,
+	  "Sluice: a topk tenant's top 10 keys, merged over the workers. Parameter: tenant name" },
 };
 
 int

@@ -37,6 +37,8 @@
 #include "acks.h"
 #include "http.h"
 #include "ingest.h"
+#include "topk_ws.h"
+#include "../dataplane/json.h"
 #include "ws.h"
 #include "wsconn.h"
 
@@ -118,33 +120,25 @@ sl_wmsg_put(struct sl_wmsg *m)
 		free(m);
 }
 
+/*
+ * A text for a JSON string in a message: escaped by dataplane/json.c (so
+ * bytes that are not UTF-8 cannot make the frame invalid), cut at a
+ * character boundary when it does not fit.
+ */
 void
-sl_json_escape(char *out, size_t cap, const char *s)
+sl_ws_escape(char *out, size_t cap, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
+	size_t len = strlen(s);
+	int n = -1;
 
 	if (cap == 0)
 		return;
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		char esc[7];
-		size_t n;
-
-		if (ch == '"' || ch == '\\') {
-			esc[0] = '\\'; esc[1] = (char)ch; n = 2;
-		} else if (ch < 0x20) {
-			esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-			esc[4] = hex[ch >> 4]; esc[5] = hex[ch & 15]; n = 6;
-		} else {
-			esc[0] = (char)ch; n = 1;
-		}
-		if (o + n >= cap)
-			break;
-		memcpy(out + o, esc, n);
-		o += n;
+	while ((n = sl_json_escape(out, cap - 1, s, len)) < 0 && len > 0) {
+		len = len * 3 / 4;
+		while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
+			len--;
 	}
-	out[o] = '\0';
+	out[n < 0 ? 0 : n] = '\0';
 }
 
 /* ---------------------------------------------------------------- queues */
@@ -246,7 +240,7 @@ sl_conn_refuse(struct sl_ws_conn *c, unsigned status, const char *reason)
 {
 	char esc[2 * sizeof(c->close_reason)];
 
-	sl_json_escape(esc, sizeof(esc), reason);
+	sl_ws_escape(esc, sizeof(esc), reason);
 	struct sl_wmsg *m = sl_wmsg_printf("{\"type\":\"error\",\"code\":%u,\"reason\":\"%s\"}",
 					   status, esc);
 	sl_conn_send(c, m);
@@ -319,10 +313,21 @@ parse_rev(const char *s)
 	return v;
 }
 
+static unsigned check_tenant_token(struct lws *wsi, const char *name, size_t tlen,
+				   struct sl_route *r, char *reason, size_t cap);
+
+/* /v1/topk/<tenant>: a topk subscriber (topk_ws.h), of kind SL_CONN_NONE. */
+static bool
+is_topk_path(const char *uri)
+{
+	return strncmp(uri, "/v1/topk/", 9) == 0;
+}
+
 /*
  * Check a websocket endpoint request, in the documented order: path, rev
  * (uploads), tenant, token. Returns 0 with *r filled, or an HTTP status
- * with the reason; each refusal is counted.
+ * with the reason; each refusal is counted. /v1/topk/<tenant> has no
+ * document and the same tenant and token checks as /v1/acks.
  */
 static unsigned
 route_check(struct lws *wsi, const char *uri, struct sl_route *r, char *reason, size_t cap)
@@ -338,14 +343,32 @@ route_check(struct lws *wsi, const char *uri, struct sl_route *r, char *reason, 
 	} else if (strncmp(uri, "/v1/ingest/", 11) == 0) {
 		r->kind = SL_CONN_UPLOAD;
 		rest = uri + 11;
+	} else if (is_topk_path(uri)) {
+		r->kind = SL_CONN_NONE;
+		rest = uri + 9;
 	} else {
 		/* lws has already folded "..": /v1/acks/t/.. arrives here as /v1/acks */
 		st->refused_path++;
-		snprintf(reason, cap, "bad path: expected /v1/acks/<tenant>/<doc> or "
-			 "/v1/ingest/<tenant>/<doc>?rev=N");
+		snprintf(reason, cap, "bad path: expected /v1/acks/<tenant>/<doc>, "
+			 "/v1/ingest/<tenant>/<doc>?rev=N or /v1/topk/<tenant>");
 		return 400;
 	}
 	const char *what = r->kind == SL_CONN_SUB ? "acks" : "ingest";
+
+	if (r->kind == SL_CONN_NONE) {
+		if (strchr(rest, '/') != NULL) {
+			st->refused_path++;
+			snprintf(reason, cap, "bad path: expected /v1/topk/<tenant>");
+			return 400;
+		}
+		if (!sl_name_valid(rest, strlen(rest))) {
+			st->refused_path++;
+			snprintf(reason, cap, "bad path: tenant name must be 1-%d bytes of [A-Za-z0-9._-], "
+				 "not starting with '.'", SL_NAME_MAX);
+			return 400;
+		}
+		return check_tenant_token(wsi, rest, strlen(rest), r, reason, cap);
+	}
 
 	const char *slash = strchr(rest, '/');
 	if (slash == NULL || strchr(slash + 1, '/') != NULL) {
@@ -381,7 +404,18 @@ route_check(struct lws *wsi, const char *uri, struct sl_route *r, char *reason, 
 		}
 	}
 
-	int t = sl_config_tenant_find(rt->cfg, rest, tlen);
+	return check_tenant_token(wsi, rest, tlen, r, reason, cap);
+}
+
+/* The tenant of a request and its token: 0 with r->tenant set, or 404, 401, 403. */
+static unsigned
+check_tenant_token(struct lws *wsi, const char *name, size_t tlen, struct sl_route *r,
+		   char *reason, size_t cap)
+{
+	struct sl_runtime *rt = ws.rt;
+	struct sl_ws_stats *st = &rt->ws_stats;
+
+	int t = sl_config_tenant_find(rt->cfg, name, tlen);
 	if (t < 0) {
 		st->refused_tenant++;
 		snprintf(reason, cap, "unknown tenant");
@@ -422,6 +456,7 @@ service_work(void)
 		return;
 	sl_acks_drain(ws.rt);
 	sl_ingest_tick();
+	sl_topk_ws_tick();
 }
 
 static void
@@ -535,6 +570,10 @@ on_established(struct lws *wsi, struct sl_ws_conn *c)
 	c->tenant = r.tenant;
 	snprintf(c->doc, sizeof(c->doc), "%s", r.doc);
 
+	if (is_topk_path(uri)) {
+		sl_topk_ws_subscribe(c);
+		return 0;
+	}
 	if (r.kind == SL_CONN_SUB) {
 		c->kind = SL_CONN_SUB;
 		sl_acks_subscribe(c);
@@ -585,6 +624,8 @@ on_closed(struct sl_ws_conn *c)
 		sl_acks_unsubscribe(c);
 	else if (c->kind == SL_CONN_UPLOAD)
 		sl_ingest_closed(c);
+	else
+		sl_topk_ws_unsubscribe(c);      /* a no-op unless it was a topk subscriber */
 	c->kind = SL_CONN_NONE;
 	outq_free(&c->q);
 	sl_http_free(c);
@@ -810,4 +851,5 @@ sl_ws_stop(struct sl_runtime *rt)
 	ws.ctx = NULL;
 	sl_ingest_fini();
 	sl_acks_fini(rt);
+	sl_topk_ws_fini();
 }

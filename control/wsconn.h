@@ -112,7 +112,7 @@ void sl_conn_close(struct sl_ws_conn *c, uint16_t code, const char *reason, bool
 void sl_conn_refuse(struct sl_ws_conn *c, unsigned status, const char *reason);
 
 /* Escape s for a JSON string body into out (always NUL-terminated). */
-void sl_json_escape(char *out, size_t cap, const char *s);
+void sl_ws_escape(char *out, size_t cap, const char *s);
 
 /* Log type "sluice.ws", and a shorthand for it. */
 extern int sl_ws_logtype;

@@ -37,6 +37,9 @@ struct sl_line_batch {
 	char data[SL_BATCH_DATA];
 } __rte_cache_aligned;
 
+#define SL_RESULT_RECS 128u
+#define SL_RESULT_DATA (16u * 1024u)  /* bytes of output records per result batch */
+
 /* Result of one line. Reason codes are below; detail depends on the reason. */
 struct sl_result {
 	uint64_t line;
@@ -44,7 +47,17 @@ struct sl_result {
 	uint16_t reason;           /* enum sl_reason */
 	uint32_t fields;           /* field count found */
 	uint32_t detail;           /* e.g. expected column count, or 1-based field index */
-	uint32_t reserved;
+	uint16_t rec_first;        /* this line's records: rec[rec_first .. rec_first + n_recs) */
+	uint8_t n_recs;
+	uint8_t reserved;
+};
+
+/* An output record of a line: JSON text in the batch's data area, for one stream. */
+struct sl_rec_ref {
+	uint32_t off;
+	uint16_t len;
+	uint8_t stream;            /* processor stream index, or SL_STREAM_REASON / SL_STREAM_DEADLETTER */
+	uint8_t reserved;
 };
 
 enum sl_status { SL_ST_OK = 0, SL_ST_ERROR = 1 };
@@ -56,12 +69,23 @@ enum sl_reason {
 	SL_R_AFTER_QUOTE,      /* bytes after a closing quote; detail = field index */
 	SL_R_UNTERMINATED,     /* document ended inside a quoted field */
 	SL_R_OVERSIZE,         /* line longer than max_line_bytes; detail = the limit */
+	SL_R_SCHEMA,           /* a column does not match the tenant's schema; detail = 1-based column */
+	SL_R_JSON,             /* not a valid JSON object; detail = byte offset of the problem */
+	SL_R_FIELD,            /* a required JSON field is missing or has the wrong type */
+	SL_R_POISON,           /* the line crashed workers crash_limit times: quarantined */
+	SL_R_OUTPUT,           /* the line's output records did not fit a result batch */
+	SL_R_PROCESSOR,        /* an external processor reported an error (text in the reason record) */
 	SL_R__COUNT
 };
 
 /* Result batch kinds: ordinary results, or the end-of-document summary. */
 enum sl_rbatch_kind { SL_RB_RESULTS = 0, SL_RB_SUMMARY = 1 };
 
+/*
+ * Results of a run of consecutive lines of one document: r[i] is line
+ * first_line + i. A line batch gives one result batch, or several when the
+ * output records do not fit one (each then covers a sub-run).
+ */
 struct sl_result_batch {
 	uint32_t doc;
 	uint32_t doc_gen;
@@ -70,12 +94,28 @@ struct sl_result_batch {
 	uint16_t n;
 	uint8_t kind;              /* enum sl_rbatch_kind */
 	uint8_t reserved;
+	uint64_t first_line;
 	/* SL_RB_SUMMARY only: */
 	uint64_t lines, ok, errors;
 	uint32_t fail_code;        /* slp_code: 0 = complete, else why the document failed */
 	uint32_t reserved2;
 	struct sl_result r[SL_BATCH_LINES];
+	uint16_t n_recs;
+	uint16_t reserved3;
+	uint32_t data_used;
+	struct sl_rec_ref rec[SL_RESULT_RECS];
+	char data[SL_RESULT_DATA];
 } __rte_cache_aligned;
+
+/* The reason text record of result r, or NULL. */
+static inline const struct sl_rec_ref *
+sl_result_reason_rec(const struct sl_result_batch *b, const struct sl_result *r)
+{
+	for (unsigned i = 0; i < r->n_recs; i++)
+		if (b->rec[r->rec_first + i].stream == 254u /* SL_STREAM_REASON */)
+			return &b->rec[r->rec_first + i];
+	return NULL;
+}
 
 /* "expected 5 columns, got 3" style text for a result; returns bytes written (snprintf rules). */
 int sl_result_reason_text(const struct sl_result *r, char *buf, size_t cap);

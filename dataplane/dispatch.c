@@ -1,13 +1,20 @@
 /*
- * dispatch.c — least-loaded routing of line batches to workers.
+ * dispatch.c — routing line batches to workers.
  *
- * The load of worker w is sum_p(lines_sent[p][w]) - lines_done[w]: every
- * term has a single writer, so reading them needs no lock, only relaxed
- * atomic loads. The view may be a few batches stale; that only makes the
- * choice slightly less than optimal, never wrong.
+ * Only active workers take new batches: [0, n_active), and not one that
+ * crashed and waits for its restart. Three policies ([workers] dispatch):
+ *   least_loaded   the worker with the fewest lines outstanding: every
+ *                  producer's lines_sent minus the worker's lines_done
+ *                  (single-writer counters, read without locks; lines of
+ *                  long work in flight count until they finish);
+ *   round_robin    the next eligible worker, per producer;
+ *   hash_document  always the same worker for a document, so its lines are
+ *                  processed in order (autoscaling is off in this mode).
+ * The batch goes on this producer's own SP/SC ring to that worker.
  */
 #include <stdatomic.h>
 
+#include <rte_jhash.h>
 #include <rte_ring.h>
 
 #include "dispatch.h"
@@ -23,17 +30,24 @@ sl_worker_load(const struct sl_runtime *rt, unsigned w)
 	return sent > done ? sent - done : 0;
 }
 
-/* Least-loaded worker whose ring from this producer has room; -1 if none. */
+static inline bool
+eligible(const struct sl_runtime *rt, unsigned producer, unsigned w)
+{
+	return atomic_load_explicit(&rt->workers[w].running, memory_order_relaxed) &&
+	       !atomic_load_explicit(&rt->workers[w].crashed, memory_order_relaxed) &&
+	       rte_ring_free_count(rt->work[producer][w]) > 0;
+}
+
 static int
-pick_worker(const struct sl_runtime *rt, unsigned producer)
+pick_least_loaded(const struct sl_runtime *rt, unsigned producer, unsigned n_active)
 {
 	uint64_t best_load = UINT64_MAX;
 	int best = -1;
 
-	for (unsigned w = 0; w < rt->n_workers; w++) {
+	for (unsigned w = 0; w < n_active; w++) {
 		uint64_t l;
 
-		if (rte_ring_free_count(rt->work[producer][w]) == 0)
+		if (!eligible(rt, producer, w))
 			continue;
 		l = sl_worker_load(rt, w);
 		if (l < best_load) {
@@ -46,16 +60,56 @@ pick_worker(const struct sl_runtime *rt, unsigned producer)
 	return best;
 }
 
+static int
+pick_round_robin(struct sl_runtime *rt, unsigned producer, unsigned n_active)
+{
+	struct sl_producer_load *pl = &rt->load[producer];
+
+	for (unsigned i = 0; i < n_active; i++) {
+		unsigned w = (pl->rr_next + i) % n_active;
+
+		if (eligible(rt, producer, w)) {
+			pl->rr_next = w + 1;
+			return (int)w;
+		}
+	}
+	return -1;
+}
+
+static int
+pick_by_document(const struct sl_runtime *rt, unsigned producer, const struct sl_line_batch *b)
+{
+	uint32_t key[2] = { b->doc, b->doc_gen };
+	unsigned w = rte_jhash_32b(key, 2, 0) % rt->n_workers;
+
+	/* The document's worker or nobody: another worker would reorder its lines. */
+	return eligible(rt, producer, w) ? (int)w : -1;
+}
+
 unsigned
 sl_dispatch_burst(struct sl_runtime *rt, unsigned producer, struct sl_line_batch **b, unsigned n)
 {
 	unsigned done = 0;
+	unsigned n_active = atomic_load_explicit(&rt->n_active, memory_order_relaxed);
 
+	if (n_active == 0 || n_active > rt->n_workers)
+		n_active = rt->n_workers;
 	while (done < n) {
-		int w = pick_worker(rt, producer);
 		struct sl_line_batch *batch = b[done];
 		uint16_t batch_lines = batch->n_lines;
+		int w;
 
+		switch (rt->cfg->dispatch) {
+		case SL_DISPATCH_ROUND_ROBIN:
+			w = pick_round_robin(rt, producer, n_active);
+			break;
+		case SL_DISPATCH_HASH_DOCUMENT:
+			w = pick_by_document(rt, producer, batch);
+			break;
+		default:
+			w = pick_least_loaded(rt, producer, n_active);
+			break;
+		}
 		if (w < 0)
 			break;
 		batch->producer = (uint16_t)producer;

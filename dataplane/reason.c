@@ -17,6 +17,12 @@ static const char *const reason_names[SL_R__COUNT] = {
 	[SL_R_AFTER_QUOTE] = "after_quote",
 	[SL_R_UNTERMINATED] = "unterminated_quote",
 	[SL_R_OVERSIZE] = "oversize",
+	[SL_R_SCHEMA] = "schema",
+	[SL_R_JSON] = "json",
+	[SL_R_FIELD] = "field",
+	[SL_R_POISON] = "poison",
+	[SL_R_OUTPUT] = "output",
+	[SL_R_PROCESSOR] = "processor",
 };
 
 const char *sl_reason_name(enum sl_reason r)
@@ -46,6 +52,23 @@ int sl_result_reason_text(const struct sl_result *r, char *buf, size_t cap)
 		if (r->detail == 0)
 			return snprintf(buf, cap, "line longer than the limit");
 		return snprintf(buf, cap, "line longer than %u bytes", (unsigned)r->detail);
+	/*
+	 * The processors behind these usually say more in the line's reason
+	 * record (the column, the field, the error); this is the fallback.
+	 */
+	case SL_R_SCHEMA:
+		return snprintf(buf, cap, "column does not match the schema");
+	case SL_R_JSON:
+		return snprintf(buf, cap, "not a valid JSON object");
+	case SL_R_FIELD:
+		return snprintf(buf, cap, "required field missing");
+	case SL_R_POISON:
+		return snprintf(buf, cap, "quarantined: this line crashed workers %u time%s",
+				(unsigned)r->detail, r->detail == 1 ? "" : "s");
+	case SL_R_OUTPUT:
+		return snprintf(buf, cap, "the line's output did not fit");
+	case SL_R_PROCESSOR:
+		return snprintf(buf, cap, "external processor error");
 	default:
 		return snprintf(buf, cap, "unknown reason %u", (unsigned)r->reason);
 	}

@@ -65,8 +65,9 @@ assign_lcores(struct sl_runtime *rt, char *err, size_t errlen)
 			 "(check [dataplane] eal_args for a conflicting --lcores/-l)", i, rt->n_rx);
 		return -1;
 	}
-	rt->n_producers = rt->n_rx + 1;
+	rt->n_producers = rt->n_rx + 2;
 	rt->ingest_producer = rt->n_rx;
+	rt->supervisor_producer = rt->n_rx + 1;
 	return 0;
 }
 

@@ -26,9 +26,10 @@
 #include "batch.h"
 #include "doc.h"
 #include "msg.h"
+#include "processor.h"
 #include "stats.h"
 
-#define SL_MAX_PRODUCERS (SL_MAX_RX_LCORES + 1)
+#define SL_MAX_PRODUCERS (SL_MAX_RX_LCORES + 2)   /* rx lcores, websocket ingest, supervisor */
 #define SL_WORK_RING_SIZE 256      /* batches per (producer, worker) ring */
 #define SL_RESULT_RING_SIZE 1024   /* result batches per worker */
 #define SL_MSG_RING_SIZE 1024
@@ -36,13 +37,38 @@
 /* What a producer publishes so others can estimate a worker's load. */
 struct sl_producer_load {
 	uint64_t lines_sent[SL_MAX_WORKERS];   /* written by the producer only */
+	unsigned rr_next;                       /* round_robin: the producer's next worker */
 } __rte_cache_aligned;
+
+#define SL_WORKER_INFLIGHT 64u   /* line batches a worker holds at once (pending long work) */
+
+/* A line batch being worked on: its result batches wait here until every line is done. */
+struct sl_inflight {
+	struct sl_line_batch *lb;
+	struct sl_result_batch *rb[8];           /* in line order; more than one when output overflows */
+	uint8_t n_rb;
+	uint8_t used;
+	uint16_t pending;                        /* lines whose long work is not finished */
+};
 
 struct sl_worker_state {
 	uint64_t lines_done;                     /* written by the worker only */
 	unsigned lcore_id;
 	unsigned socket;
-	atomic_int running;
+	atomic_int running;                      /* the lcore function is running */
+	/* supervision: written by the worker, read by the supervisor */
+	uint64_t heartbeat;                      /* bumped every loop */
+	atomic_int busy;                         /* inside a processor call */
+	atomic_int crashed;                      /* the worker died (fault, poison, kill, stall) */
+	atomic_int kill_requested;               /* sluicectl workers kill N */
+	atomic_int parked;                       /* index >= n_active: sleeping */
+	int32_t crash_slot, crash_line;          /* where it died: in-flight slot and line index, or -1 */
+	uint64_t pthread;                        /* pthread_t of the lcore thread (for the stall signal) */
+	struct sl_inflight inflight[SL_WORKER_INFLIGHT];
+	/* written by the supervisor */
+	uint32_t crashes, restarts;
+	uint64_t restart_at_tsc;
+	uint64_t last_beat, last_beat_tsc;
 } __rte_cache_aligned;
 
 struct sl_runtime {
@@ -53,8 +79,12 @@ struct sl_runtime {
 	uint16_t port_id;
 	unsigned n_rx;                          /* rx lcores (= rx/tx queue pairs) */
 	unsigned n_workers;                     /* all sockets */
-	unsigned n_producers;                   /* n_rx + 1 (ingest) */
+	unsigned n_producers;                   /* n_rx + 2 (ingest, supervisor) */
 	unsigned ingest_producer;               /* = n_rx */
+	unsigned supervisor_producer;           /* = n_rx + 1: re-dispatch of a crashed worker's lines */
+	atomic_uint n_active;                   /* workers [0, n_active) take new batches; the rest park */
+	uint64_t scale_ups, scale_downs;        /* written by the supervisor */
+	uint64_t quarantined;                   /* lines quarantined (written by workers: atomic add) */
 	unsigned rx_lcore[SL_MAX_RX_LCORES];    /* lcore ids */
 	unsigned worker_lcore[SL_MAX_WORKERS];
 
@@ -71,6 +101,9 @@ struct sl_runtime {
 	struct rte_ring *ws_to_mgr;             /* struct sl_msg */
 
 	struct sl_doc_table *docs;
+
+	/* the processor of each tenant (built-in or loaded from a .so), resolved at start */
+	const struct sl_processor *procs[SL_MAX_TENANTS];
 
 	struct sl_producer_load load[SL_MAX_PRODUCERS];
 	struct sl_worker_state workers[SL_MAX_WORKERS];

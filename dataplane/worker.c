@@ -1,10 +1,16 @@
 /*
- * worker.c — the worker lcore loop.
+ * worker.c — the worker lcore loop (see worker.h).
  */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include <rte_cycles.h>
-#include <rte_prefetch.h>
-#include <rte_log.h>
 #include <rte_mempool.h>
+#include <rte_prefetch.h>
 #include <rte_ring.h>
 
 #include "idle.h"
@@ -12,90 +18,342 @@
 #include "worker.h"
 
 #define WORKER_BURST 8u
-#define WORKER_MAX_SLEEP_US 1000u   /* a parked worker wakes within 1 ms */
+#define WORKER_MAX_SLEEP_US 1000u   /* an idle active worker notices work within 1 ms */
+#define WORKER_PARK_NS 20000000L    /* a parked worker looks at its rings every 20 ms */
+#define WORKER_POLL_MAX 256u
+#define CRASH_KILLED 1000           /* siglongjmp value for "told to die" (not a signal) */
 
-/* A result batch, waiting for persistence if it must: results are never dropped. */
-static struct sl_result_batch *
-result_batch_get(struct sl_runtime *rt, struct sl_worker_stats *st)
-{
-	void *obj;
-
-	while (rte_mempool_get(rt->result_pool, &obj) != 0) {
-		st->result_retries++;
-		rte_delay_us_sleep(50);
-	}
-	return obj;
-}
+/* Armed while this thread runs sl_worker_main: where a fault goes. */
+static __thread sigjmp_buf *tl_jmp;
 
 static void
-process_batch(struct sl_runtime *rt, unsigned w, void *state, struct sl_line_batch *lb)
+on_fault(int sig, siginfo_t *si, void *uc)
 {
-	struct sl_worker_stats *st = &rt->worker_stats[w];
-	struct sl_tenant_stats *ts = &sl_tenant_row(rt, sl_row_worker(rt, w))[lb->tenant];
-	const struct sl_tenant_conf *tenant = &rt->cfg->tenants[lb->tenant];
-	struct sl_result_batch *rb = result_batch_get(rt, st);
-	uint64_t t0 = rte_rdtsc();
-	uint32_t ok = 0;
+	(void)si;
+	(void)uc;
+	if (tl_jmp != NULL)
+		siglongjmp(*tl_jmp, sig);
+	if (sig == SIGUSR1)
+		return; /* a stall signal that raced with the worker leaving: nothing to do */
+	/* Not a worker thread: behave as if we had never installed a handler. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
+void
+sl_worker_signals_init(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGUSR1 };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* What one worker thread keeps for itself (not shared). */
+struct worker {
+	struct sl_runtime *rt;
+	unsigned w;
+	struct sl_worker_state *ws;
+	struct sl_worker_stats *st;
+	void **pstate;                 /* per tenant processor state, made at the tenant's first line */
+	uint8_t *pfailed;              /* per tenant: init failed (reported per line) */
+	char (*perr)[160];             /* per tenant: why */
+	uint16_t *active;              /* tenants with a state, for poll */
+	unsigned n_active;
+	unsigned n_inflight;
+	unsigned pending;              /* lines pending in all in-flight batches */
+};
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);   /* vDSO: no syscall */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Results are never dropped: wait for persistence when the pool is empty. */
+static struct sl_result_batch *
+rb_new(struct worker *W, const struct sl_line_batch *lb, uint64_t first_line)
+{
+	void *obj;
+	struct sl_result_batch *rb;
+
+	while (rte_mempool_get(W->rt->result_pool, &obj) != 0) {
+		W->st->result_retries++;
+		rte_delay_us_sleep(50);
+	}
+	rb = obj;
 	rb->doc = lb->doc;
 	rb->doc_gen = lb->doc_gen;
 	rb->tenant = lb->tenant;
-	rb->worker = (uint16_t)w;
+	rb->worker = (uint16_t)W->w;
 	rb->kind = SL_RB_RESULTS;
-	rb->n = lb->n_lines;
+	rb->n = 0;
+	rb->first_line = first_line;
+	rb->n_recs = 0;
+	rb->data_used = 0;
+	return rb;
+}
 
-	for (uint16_t i = 0; i < lb->n_lines; i++) {
-		const struct sl_line_ref *l = &lb->line[i];
-		struct sl_result *r = &rb->r[i];
+static void *
+tenant_state(struct worker *W, uint16_t tenant)
+{
+	const struct sl_processor *p = W->rt->procs[tenant];
+	struct sl_proc_env env;
+
+	if (W->pstate[tenant] != NULL || W->pfailed[tenant])
+		return W->pstate[tenant];
+	memset(&env, 0, sizeof(env));
+	env.abi_version = SL_PROC_ABI_VERSION;
+	env.worker = W->w;
+	env.tenant_index = tenant;
+	env.tenant = &W->rt->cfg->tenants[tenant];
+	env.cfg = W->rt->cfg;
+	env.share_dir = W->rt->cfg->share_dir;
+	env.err = W->perr[tenant];
+	env.errlen = sizeof(W->perr[tenant]);
+	W->perr[tenant][0] = '\0';
+	W->pstate[tenant] = p->init(&env);
+	if (W->pstate[tenant] == NULL) {
+		W->pfailed[tenant] = 1;
+		if (W->perr[tenant][0] == '\0')
+			snprintf(W->perr[tenant], sizeof(W->perr[tenant]), "processor %s failed to start", p->name);
+	} else {
+		W->active[W->n_active++] = tenant;
+	}
+	return W->pstate[tenant];
+}
+
+static void
+out_init(struct sl_rec_out *o, struct sl_result_batch *rb)
+{
+	o->buf = rb->data + rb->data_used;
+	o->cap = SL_RESULT_DATA - rb->data_used;
+	o->used = 0;
+	o->n = 0;
+	o->max = (uint16_t)(SL_RESULT_RECS - rb->n_recs);
+	o->rec = rb->rec + rb->n_recs;
+	o->base = rb->data_used;
+	o->overflow = 0;
+}
+
+static void
+line_error(struct sl_result *r, struct sl_rec_out *o, uint16_t reason, uint32_t detail, const char *text)
+{
+	r->status = SL_ST_ERROR;
+	r->reason = reason;
+	r->detail = detail;
+	o->n = 0;
+	o->used = 0;
+	o->overflow = 0;
+	if (text != NULL)
+		sl_rec_add(o, SL_STREAM_REASON, text, (uint32_t)strlen(text));
+}
+
+/* Run one line through its processor (or quarantine it). Returns the processor's rc. */
+static enum sl_proc_rc
+run_line(struct worker *W, const struct sl_line_batch *lb, unsigned i, uint64_t cookie,
+	 struct sl_result *r, struct sl_rec_out *o)
+{
+	const struct sl_config *cfg = W->rt->cfg;
+	const struct sl_line_ref *l = &lb->line[i];
+	struct sl_line_in in = { lb->data + l->off, l->len, l->flags, lb->first_line + i };
+	void *state;
+	enum sl_proc_rc rc;
+
+	memset(r, 0, sizeof(*r));
+	if (l->flags & SL_LINE_QUARANTINE) {
+		uint32_t crashes = (l->flags & SL_LINE_CRASH_MASK) >> SL_LINE_CRASH_SHIFT;
+
+		line_error(r, o, SL_R_POISON, crashes, NULL);
+		sl_rec_add(o, SL_STREAM_DEADLETTER, in.data, RTE_MIN(in.len, o->cap - o->used));
+		__atomic_fetch_add(&W->rt->quarantined, 1, __ATOMIC_RELAXED);
+		return SL_PROC_DONE;
+	}
+	if (cfg->poison_marker[0] != '\0' && memmem(in.data, in.len, cfg->poison_marker,
+						    strlen(cfg->poison_marker)) != NULL)
+		raise(SIGSEGV); /* the drill: crash exactly like a faulting processor would */
+	state = tenant_state(W, lb->tenant);
+	if (state == NULL) {
+		line_error(r, o, SL_R_PROCESSOR, 0, W->perr[lb->tenant]);
+		return SL_PROC_DONE;
+	}
+	atomic_store_explicit(&W->ws->busy, 1, memory_order_relaxed);
+	rc = W->rt->procs[lb->tenant]->process(state, &in, r, o, cookie);
+	atomic_store_explicit(&W->ws->busy, 0, memory_order_relaxed);
+	if (r->reason == SL_R_OVERSIZE)
+		r->detail = cfg->max_line_bytes;
+	return rc;
+}
+
+/* Hand a finished line batch's results on, in line order, and free it. */
+static void
+finish(struct worker *W, unsigned slot)
+{
+	struct sl_inflight *inf = &W->ws->inflight[slot];
+	struct sl_line_batch *lb = inf->lb;
+	uint16_t n = lb->n_lines;
+	uint64_t ok = 0;
+
+	for (unsigned k = 0; k < inf->n_rb; k++) {
+		struct sl_result_batch *rb = inf->rb[k];
+
+		for (uint16_t i = 0; i < rb->n; i++)
+			ok += rb->r[i].status == SL_ST_OK;
+		while (rte_ring_sp_enqueue(W->rt->results[W->w], rb) != 0) {
+			/* Persistence is behind: wait (back-pressure reaches producers via the work rings). */
+			W->st->result_retries++;
+			rte_delay_us_sleep(50);
+		}
+	}
+	W->st->batches++;
+	W->st->lines += n;
+	W->st->ok += ok;
+	W->st->errors += n - ok;
+	sl_tenant_row(W->rt, sl_row_worker(W->rt, W->w))[lb->tenant].lines_ok += ok;
+	sl_tenant_row(W->rt, sl_row_worker(W->rt, W->w))[lb->tenant].lines_error += n - ok;
+	inf->used = 0;
+	inf->lb = NULL;
+	inf->n_rb = 0;
+	W->n_inflight--;
+	rte_mempool_put(W->rt->batch_pool, lb);
+	__atomic_store_n(&W->ws->lines_done, W->ws->lines_done + n, __ATOMIC_RELEASE);
+}
+
+static void
+start_batch(struct worker *W, struct sl_line_batch *lb)
+{
+	uint64_t t0 = rte_rdtsc();
+	unsigned slot = 0;
+	struct sl_inflight *inf;
+	struct sl_result_batch *rb;
+
+	while (W->ws->inflight[slot].used)
+		slot++;
+	inf = &W->ws->inflight[slot];
+	inf->used = 1;
+	inf->lb = lb;
+	inf->pending = 0;
+	inf->n_rb = 1;
+	inf->rb[0] = rb = rb_new(W, lb, lb->first_line);
+	W->n_inflight++;
+
+	for (unsigned i = 0; i < lb->n_lines;) {
+		struct sl_result *r = &rb->r[rb->n];
+		struct sl_rec_out o;
+		enum sl_proc_rc rc;
 
 		if (i + 1 < lb->n_lines)
 			rte_prefetch0(lb->data + lb->line[i + 1].off);
+		out_init(&o, rb);
+		W->ws->crash_slot = (int32_t)slot;
+		W->ws->crash_line = (int32_t)i;
+		rc = run_line(W, lb, i, ((uint64_t)slot << 16) | i, r, &o);
+		W->ws->crash_line = -1;
+		if (o.overflow) {
+			if (rc == SL_PROC_DONE && rb->n > 0 && inf->n_rb < RTE_DIM(inf->rb)) {
+				/* The records do not fit behind the lines before: a new result batch. */
+				inf->rb[inf->n_rb++] = rb = rb_new(W, lb, lb->first_line + i);
+				continue; /* the same line again, into the fresh batch */
+			}
+			line_error(r, &o, SL_R_OUTPUT, 0, NULL);
+		}
 		r->line = lb->first_line + i;
-		r->reserved = 0;
-		sl_proc_csv.process(state, tenant, lb->data + l->off, l->len, l->flags, r);
-		if (r->reason == SL_R_OVERSIZE)
-			r->detail = rt->cfg->max_line_bytes;
-		ok += r->status == SL_ST_OK;
+		r->rec_first = rb->n_recs;
+		r->n_recs = (uint8_t)o.n;
+		rb->n_recs = (uint16_t)(rb->n_recs + o.n);
+		rb->data_used += o.used;
+		rb->n++;
+		if (rc == SL_PROC_PENDING) {
+			inf->pending++;
+			W->pending++;
+		}
+		i++;
 	}
-
-	st->batches++;
-	st->lines += lb->n_lines;
-	st->ok += ok;
-	st->errors += lb->n_lines - ok;
-	ts->lines_ok += ok;
-	ts->lines_error += lb->n_lines - ok;
-
-	uint16_t n = lb->n_lines;
-	rte_mempool_put(rt->batch_pool, lb);
-
-	while (rte_ring_sp_enqueue(rt->results[w], rb) != 0) {
-		/* Persistence is behind: wait for it (back-pressure reaches the producers
-		 * through the work rings filling up). */
-		st->result_retries++;
-		rte_delay_us_sleep(50);
-	}
-	__atomic_store_n(&rt->workers[w].lines_done, rt->workers[w].lines_done + n, __ATOMIC_RELEASE);
-	st->busy_cycles += rte_rdtsc() - t0;
+	W->ws->crash_slot = -1;
+	W->st->busy_cycles += rte_rdtsc() - t0;
+	if (inf->pending == 0)
+		finish(W, slot);
 }
 
-/* One pass over every producer's ring; returns batches processed. */
+/* Completions of long work: finish the batches whose last pending line is done. */
 static unsigned
-poll_once(struct sl_runtime *rt, unsigned w, void *state)
+poll_pending(struct worker *W)
 {
-	struct sl_line_batch *b[WORKER_BURST];
+	uint64_t cookies[WORKER_POLL_MAX], now = now_ns();
 	unsigned total = 0;
 
-	for (unsigned p = 0; p < rt->n_producers; p++) {
-		unsigned n = rte_ring_sc_dequeue_burst(rt->work[p][w], (void **)b, WORKER_BURST, NULL);
+	for (unsigned t = 0; t < W->n_active && W->pending > 0; t++) {
+		uint16_t tenant = W->active[t];
+		const struct sl_processor *p = W->rt->procs[tenant];
+		unsigned n;
 
-		for (unsigned i = 0; i < n; i++) {
-			if (i + 1 < n)
-				rte_prefetch0(b[i + 1]);
-			process_batch(rt, w, state, b[i]);
+		if (p->poll == NULL)
+			continue;
+		n = p->poll(W->pstate[tenant], now, cookies, WORKER_POLL_MAX);
+		for (unsigned k = 0; k < n; k++) {
+			unsigned slot = (unsigned)(cookies[k] >> 16);
+			struct sl_inflight *inf = &W->ws->inflight[slot];
+
+			if (slot >= SL_WORKER_INFLIGHT || !inf->used || inf->pending == 0)
+				continue; /* a processor bug: never trust a cookie blindly */
+			inf->pending--;
+			W->pending--;
+			if (inf->pending == 0)
+				finish(W, slot);
 		}
 		total += n;
 	}
 	return total;
+}
+
+/* Take new batches while there is room in flight; returns how many. */
+static unsigned
+take(struct worker *W)
+{
+	struct sl_line_batch *b[WORKER_BURST];
+	unsigned total = 0;
+
+	for (unsigned p = 0; p < W->rt->n_producers; p++) {
+		unsigned room = SL_WORKER_INFLIGHT - W->n_inflight;
+		unsigned n;
+
+		if (room == 0)
+			break;
+		n = rte_ring_sc_dequeue_burst(W->rt->work[p][W->w], (void **)b, RTE_MIN(room, WORKER_BURST), NULL);
+		for (unsigned i = 0; i < n; i++) {
+			if (i + 1 < n)
+				rte_prefetch0(b[i + 1]);
+			start_batch(W, b[i]);
+		}
+		total += n;
+	}
+	return total;
+}
+
+static bool
+rings_empty(const struct worker *W)
+{
+	for (unsigned p = 0; p < W->rt->n_producers; p++)
+		if (!rte_ring_empty(W->rt->work[p][W->w]))
+			return false;
+	return true;
+}
+
+static void
+park(struct worker *W)
+{
+	struct timespec ts = { 0, WORKER_PARK_NS };
+
+	atomic_store(&W->ws->parked, 1);
+	nanosleep(&ts, NULL);
 }
 
 int
@@ -103,33 +361,100 @@ sl_worker_main(void *arg)
 {
 	struct sl_worker_arg *a = arg;
 	struct sl_runtime *rt = a->rt;
-	unsigned w = a->index;
-	struct sl_worker_stats *st = &rt->worker_stats[w];
-	void *state = sl_proc_csv.init(rt->cfg, w);
+	unsigned n_tenants = rt->cfg->n_tenants;
+	struct worker W;
+	sigjmp_buf jb;
 	struct sl_idle idle;
+	stack_t alt;
+	static __thread void *alt_stack;
+	int sig;
 
+	memset(&W, 0, sizeof(W));
+	W.rt = rt;
+	W.w = a->index;
+	W.ws = &rt->workers[a->index];
+	W.st = &rt->worker_stats[a->index];
+	/* The worker's private tables: allocated here, once per (re)start; not on any per-line path. */
+	W.pstate = calloc(n_tenants, sizeof(*W.pstate));
+	W.pfailed = calloc(n_tenants, 1);
+	W.perr = calloc(n_tenants, sizeof(*W.perr));
+	W.active = calloc(n_tenants, sizeof(*W.active));
+	if (alt_stack == NULL)
+		alt_stack = malloc(SIGSTKSZ * 4);
+	if (W.pstate == NULL || W.pfailed == NULL || W.perr == NULL || W.active == NULL || alt_stack == NULL) {
+		atomic_store(&W.ws->crashed, 1);
+		return -1;
+	}
+	alt.ss_sp = alt_stack;
+	alt.ss_size = SIGSTKSZ * 4;
+	alt.ss_flags = 0;
+	sigaltstack(&alt, NULL);   /* a stack overflow in a processor still reaches the handler */
+
+	W.ws->pthread = (uint64_t)pthread_self();
+	W.ws->crash_slot = W.ws->crash_line = -1;
+	memset(W.ws->inflight, 0, sizeof(W.ws->inflight));
 	sl_idle_init(&idle, rt->cfg->idle, WORKER_MAX_SLEEP_US);
-	atomic_store(&rt->workers[w].running, 1);
+
+	sig = sigsetjmp(jb, 1);
+	if (sig != 0) {
+		/* Died: leave everything in flight where the supervisor finds it. */
+		tl_jmp = NULL;
+		W.ws->busy = 0;
+		atomic_store(&W.ws->crashed, 1);
+		atomic_store(&W.ws->running, 0);
+		/* Processor states may be corrupt: drop them without calling into them. */
+		free(W.pstate);
+		free(W.pfailed);
+		free(W.perr);
+		free(W.active);
+		return -1;
+	}
+	tl_jmp = &jb;
+	atomic_store(&W.ws->parked, 0);
+	atomic_store(&W.ws->running, 1);
 
 	while (!atomic_load_explicit(&rt->stop_workers, memory_order_relaxed)) {
-		unsigned n = poll_once(rt, w, state);
+		unsigned n = 0;
 
-		st->polls++;
-		st->heartbeat++;
+		W.st->polls++;
+		W.st->heartbeat++;
+		__atomic_store_n(&W.ws->heartbeat, W.st->heartbeat, __ATOMIC_RELAXED);
+		if (atomic_exchange(&W.ws->kill_requested, 0))
+			siglongjmp(jb, CRASH_KILLED);
+		if (W.w >= atomic_load_explicit(&rt->n_active, memory_order_relaxed) && W.n_inflight == 0 &&
+		    rings_empty(&W)) {
+			park(&W);
+			continue;
+		}
+		atomic_store_explicit(&W.ws->parked, 0, memory_order_relaxed);
+		if (W.n_inflight < SL_WORKER_INFLIGHT)
+			n = take(&W);
+		if (W.pending > 0)
+			n += poll_pending(&W);
 		if (n > 0) {
-			st->busy_polls++;
+			W.st->busy_polls++;
 			sl_idle_reset(&idle);
 		} else {
-			if (sl_proc_csv.flush != NULL && idle.empty == 0)
-				sl_proc_csv.flush(state);
+			if (idle.empty == 0)
+				for (unsigned t = 0; t < W.n_active; t++)
+					if (rt->procs[W.active[t]]->flush != NULL)
+						rt->procs[W.active[t]]->flush(W.pstate[W.active[t]]);
 			sl_idle_wait(&idle);
 		}
 	}
-	/* Producers have stopped: finish what is queued so it is persisted and ACKed. */
-	while (poll_once(rt, w, state) > 0)
-		;
-	if (sl_proc_csv.fini != NULL)
-		sl_proc_csv.fini(state);
-	atomic_store(&rt->workers[w].running, 0);
+	/* Producers have stopped: finish what is queued or in flight so it is persisted and ACKed. */
+	while (!rings_empty(&W) || W.n_inflight > 0) {
+		if (take(&W) == 0 && poll_pending(&W) == 0)
+			rte_delay_us_sleep(100);
+	}
+	tl_jmp = NULL;
+	for (unsigned t = 0; t < W.n_active; t++)
+		if (rt->procs[W.active[t]]->fini != NULL)
+			rt->procs[W.active[t]]->fini(W.pstate[W.active[t]]);
+	free(W.pstate);
+	free(W.pfailed);
+	free(W.perr);
+	free(W.active);
+	atomic_store(&W.ws->running, 0);
 	return 0;
 }

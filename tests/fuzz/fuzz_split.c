@@ -14,12 +14,16 @@
  * byte-by-byte reference that states the rules of split.h as plainly as
  * possible. All three must give the same lines. Every line must respect
  * max_line, and goes through the CSV processor, whose verdict must agree
- * with the splitter on where quoted fields end.
+ * with the splitter on where quoted fields end. When the input asks for 3
+ * columns, the tenant also has a typed schema (int, optional float,
+ * optional string): a good line's record must then be valid JSON (checked
+ * with dataplane/json.c) and a schema error must name a column and carry
+ * a reason record.
  *
  * Build (by hand, not part of meson):
  *   clang -fsanitize=fuzzer,address,undefined -I. -Iinclude \
  *     $(pkg-config --cflags libdpdk) tests/fuzz/fuzz_split.c \
- *     dataplane/split.c dataplane/proc_csv.c dataplane/reason.c -o /tmp/fuzz_split
+ *     dataplane/split.c dataplane/proc_csv.c dataplane/reason.c dataplane/json.c -o /tmp/fuzz_split
  *   /tmp/fuzz_split tests/fuzz/corpus/split
  */
 #include <stdint.h>
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/json.h"
 #include "dataplane/processor.h"
 #include "dataplane/split.h"
 
@@ -42,7 +47,55 @@ struct lines {
 	const struct sl_splitter *s;   /* NULL for the reference */
 };
 
-static void *csv_state;
+/* Two tenants: any column count, and 3 typed columns. */
+static struct sl_tenant_conf tenant_any, tenant_schema;
+static void *state_any, *state_schema;
+
+static void *make_state(const struct sl_tenant_conf *t)
+{
+	char e[128];
+	struct sl_proc_env env = { .abi_version = SL_PROC_ABI_VERSION, .tenant = t, .err = e,
+				   .errlen = sizeof(e) };
+	void *s = sl_proc_csv.init(&env);
+
+	if (s == NULL)
+		abort();
+	return s;
+}
+
+static void setup(void)
+{
+	static const struct { const char *name; uint8_t type, required; } cols[] = {
+		{ "n", SL_COL_INT, 1 }, { "x", SL_COL_FLOAT, 0 }, { "s", SL_COL_STRING, 0 },
+	};
+
+	for (unsigned i = 0; i < 3; i++) {
+		snprintf(tenant_schema.schema[i].name, sizeof(tenant_schema.schema[i].name), "%s", cols[i].name);
+		tenant_schema.schema[i].type = cols[i].type;
+		tenant_schema.schema[i].required = cols[i].required;
+	}
+	tenant_schema.n_schema = 3;
+	tenant_schema.columns = 3;
+	state_any = make_state(&tenant_any);
+	state_schema = make_state(&tenant_schema);
+}
+
+static char out_buf[SL_RESULT_DATA];
+static struct sl_rec_ref out_rec[SL_RESULT_RECS];
+
+static void process(void *st, const char *line, uint32_t len, uint32_t flags,
+		    struct sl_result *r, struct sl_rec_out *o)
+{
+	struct sl_line_in in = { .data = line, .len = len, .flags = flags, .line = 1 };
+
+	memset(o, 0, sizeof(*o));
+	o->buf = out_buf;
+	o->cap = sizeof(out_buf);
+	o->max = SL_RESULT_RECS;
+	o->rec = out_rec;
+	if (sl_proc_csv.process(st, &in, r, o, 0) != SL_PROC_DONE)
+		abort();
+}
 
 static void die(const char *what)
 {
@@ -53,14 +106,13 @@ static void die(const char *what)
 /* What the processor says about a line must fit what the splitter said. */
 static void check_processor(const struct lines *l, const char *line, uint32_t len, uint32_t flags)
 {
-	struct sl_tenant_conf t;
+	void *st = l->columns != 0 ? state_schema : state_any;
 	struct sl_result r;
+	struct sl_rec_out o;
 	char text[128];
 
-	memset(&t, 0, sizeof(t));
-	t.columns = l->columns;
 	memset(&r, 0, sizeof(r));
-	sl_proc_csv.process(csv_state, &t, line, len, flags, &r);
+	process(st, line, len, flags, &r, &o);
 
 	if (r.reason >= SL_R__COUNT)
 		die("reason out of range");
@@ -78,14 +130,40 @@ static void check_processor(const struct lines *l, const char *line, uint32_t le
 	if ((r.reason == SL_R_BARE_QUOTE || r.reason == SL_R_AFTER_QUOTE) &&
 	    (r.detail == 0 || r.detail > r.fields))
 		die("quote error names a field that does not exist");
+	if (l->columns == 0 && (o.n != 0 || r.reason == SL_R_SCHEMA))
+		die("a line without a schema has a record or a schema error");
+	if (r.reason == SL_R_SCHEMA) {
+		if (r.detail == 0 || r.detail > 3)
+			die("schema error names a column that does not exist");
+		if (o.n != 1 || o.rec[0].stream != SL_STREAM_REASON || o.rec[0].len == 0)
+			die("schema error without exactly one reason record");
+	}
+	if (l->columns != 0 && r.status == SL_ST_OK && !o.overflow) {
+		static struct sl_json_tok toks[16];
+		struct sl_json_err je;
+
+		if (o.n != 1 || o.rec[0].stream != 0)
+			die("a good line with a schema has no record");
+		int n = sl_json_parse(o.buf + o.rec[0].off, o.rec[0].len, toks, 16, &je);
+		if (n != 7 || toks[0].type != SL_JSON_OBJECT || toks[0].size != 3)
+			die("the record is not a JSON object of 3 members");
+		if (toks[2].type != SL_JSON_NUMBER)
+			die("the int column is not a number");
+		if (toks[4].type != SL_JSON_NUMBER && toks[4].type != SL_JSON_NULL)
+			die("the float column is neither a number nor null");
+		if (toks[6].type != SL_JSON_STRING && toks[6].type != SL_JSON_NULL)
+			die("the string column is neither a string nor null");
+	}
+	if (r.status != SL_ST_OK && r.reason != SL_R_SCHEMA && o.n != 0)
+		die("a structural error with records");
 
 	/* A line the splitter closed must not end inside quotes for the processor. */
 	if (flags == 0 && r.reason == SL_R_UNTERMINATED)
 		die("splitter and processor disagree on a quoted field");
 	/* A line the splitter left open must end inside quotes (or break earlier). */
 	if (flags == SL_LINE_UNTERMINATED) {
-		sl_proc_csv.process(csv_state, &t, line, len, 0, &r);
-		if (r.reason == SL_R_NONE || r.reason == SL_R_COLUMNS)
+		process(st, line, len, 0, &r, &o);
+		if (r.reason == SL_R_NONE || r.reason == SL_R_COLUMNS || r.reason == SL_R_SCHEMA)
 			die("unterminated line parses as complete");
 	}
 
@@ -228,8 +306,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	if (csv_state == NULL)
-		csv_state = sl_proc_csv.init(NULL, 0);
+	if (state_any == NULL)
+		setup();
 
 	max_line = (data[0] & 0x80) ? 4096 : (data[0] & 0x3f);
 	columns = (data[0] >> 6) & 1 ? 3 : 0;

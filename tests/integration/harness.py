@@ -102,7 +102,8 @@ class TestHost:
                     f"[storage]\ndata_dir = {self.data_dir}\n\n")
             for t, tok in tenants.items():
                 own = (per_tenant or {}).get(t, "")
-                f.write(f"[tenant.{t}]\ntoken = {tok}\ncolumns = 4\n{tenant_extra}\n{own}\n")
+                cols = "" if "columns" in own else "columns = 4\n"
+                f.write(f"[tenant.{t}]\ntoken = {tok}\n{cols}{tenant_extra}\n{own}\n")
 
     def in_ns(self, cmd):
         return ["ip", "netns", "exec", self.ns] + cmd

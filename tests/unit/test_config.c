@@ -137,12 +137,47 @@ static void test_example_conf(void)
 	CHECK(cfg->window_bytes == 262144);
 	CHECK(cfg->no_huge == false);
 	CHECK(strcmp(cfg->data_dir, "/var/lib/sluice") == 0);
-	CHECK(cfg->n_tenants == 2);
+	CHECK(cfg->n_tenants == 4);
 	CHECK(strcmp(cfg->tenants[0].name, "acme") == 0);
 	CHECK(cfg->tenants[0].columns == 12);
 	CHECK(cfg->tenants[1].ack == SL_ACK_PROCESSED);
 	CHECK(strcmp(cfg->tenants[1].name, "globex-eu") == 0);
+	CHECK(cfg->dispatch == SL_DISPATCH_LEAST_LOADED && cfg->workers_min == 2 && cfg->workers_max == 10);
+	CHECK(cfg->crash_limit == 3 && cfg->poison_marker[0] == '\0' && cfg->share_dir[0] == '\0');
+	CHECK(strcmp(cfg->tenants[2].name, "orders") == 0 && cfg->tenants[2].n_schema == 6 &&
+	      cfg->tenants[2].columns == 6 && cfg->tenants[2].schema[5].required == 0);
+	CHECK(strcmp(cfg->tenants[3].processor, "tweet") == 0);
 	report("sluice.conf.example loads");
+}
+
+/* tests/fixtures/orders.schema is the schema line the integration tests put in a tenant. */
+static void test_orders_schema(void)
+{
+	const char *src = getenv("SLUICE_SRC");
+	char path[1024], line[512], text[1024];
+	FILE *f;
+
+	CHECK(src != NULL);
+	snprintf(path, sizeof(path), "%s/tests/fixtures/orders.schema", src ? src : ".");
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	line[0] = '\0';
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL && strncmp(line, "schema", 6) != 0)
+		;
+	if (f != NULL)
+		fclose(f);
+	snprintf(text, sizeof(text), "[dataplane]\nip = 10.1.2.3\n[storage]\ndata_dir = /s\n"
+		 "[tenant.orders]\ntoken = 0123456789abcdef\n%s", line);
+	CHECK(load_text(text) == 0);
+	if (err[0] != '\0')
+		fprintf(stderr, "    %s\n", err);
+	const struct sl_tenant_conf *t = &cfg->tenants[0];
+	CHECK(t->n_schema == 6 && t->columns == 6);
+	CHECK(strcmp(t->schema[0].name, "order_id") == 0 && t->schema[0].type == SL_COL_INT);
+	CHECK(strcmp(t->schema[2].name, "amount") == 0 && t->schema[2].type == SL_COL_FLOAT);
+	CHECK(strcmp(t->schema[4].name, "ordered_at") == 0 && t->schema[4].type == SL_COL_TIMESTAMP);
+	CHECK(strcmp(t->schema[5].name, "note") == 0 && !t->schema[5].required);
+	report("tests/fixtures/orders.schema loads");
 }
 
 static void test_defaults(void)
@@ -286,6 +321,82 @@ static void test_limits_accepted(void)
 	report("every range accepts its bounds");
 }
 
+static void test_workers_and_processors(void)
+{
+	/* Defaults of the new keys. */
+	CHECK(load_text("[dataplane]\nip = 10.1.2.3\n[storage]\ndata_dir = /s\n"
+			"[tenant.t1]\ntoken = 0123456789abcdef\n") == 0);
+	CHECK(cfg->dispatch == SL_DISPATCH_LEAST_LOADED);
+	CHECK(cfg->workers_min == 2 && cfg->workers_max == 10);
+	CHECK(cfg->scale_quiet_ms == 2000 && cfg->crash_limit == 3 && cfg->stall_ms == 10000);
+	CHECK(cfg->restart_backoff_ms == 100);
+	CHECK(cfg->poison_marker[0] == '\0' && cfg->share_dir[0] == '\0');
+	CHECK(strcmp(cfg->tenants[0].processor, "csv") == 0);
+	CHECK(cfg->tenants[0].n_schema == 0 && cfg->tenants[0].columns == 0);
+	CHECK(cfg->tenants[0].topk_column == 0 && cfg->tenants[0].topk_field[0] == '\0');
+	CHECK(cfg->tenants[0].topk_separator == 0);
+	CHECK(cfg->tenants[0].simulate_min_ms == 50 && cfg->tenants[0].simulate_max_ms == 500);
+
+	/* One worker per socket: the default min_active (2) follows it down. */
+	CHECK(load_text("[dataplane]\nip = 10.1.2.3\nworkers_per_socket = 1\n[storage]\ndata_dir = /s\n"
+			"[tenant.t1]\ntoken = 0123456789abcdef\n") == 0);
+	CHECK(cfg->workers_min == 1 && cfg->workers_max == 1);
+
+	/* Everything set, [workers] before the workers_per_socket it depends on. */
+	const char *text =
+		"[workers]\ndispatch = hash_document\nmin_active = 3\nmax_active = 8\n"
+		"scale_quiet_ms = 100\ncrash_limit = 100\nstall_ms = 3600000\nrestart_backoff_ms = 60000\n"
+		"poison_marker = \"#KILL ME#\"\nshare_dir = /opt/sluice/share\n"
+		"[dataplane]\nip = 10.1.2.3\nworkers_per_socket = 8\n[storage]\ndata_dir = /s\n"
+		"[tenant.orders]\ntoken = 0123456789abcdef\nprocessor = CSV\n"
+		"schema = \" id:int , price:float,paid:bool?,\tat:timestamp,note:STRING? \"\n"
+		"[tenant.orders2]\ntoken = 0123456789abcdeg\ncolumns = 2\nschema = a:int,b:int?\n"
+		"[tenant.tags]\ntoken = 0123456789abcdeh\nprocessor = topk\ntopk_column = 3\ntopk_separator = \" \"\n"
+		"[tenant.tagsj]\ntoken = 0123456789abcdei\nprocessor = topk\ntopk_field = entities.hashtags\n"
+		"[tenant.slow]\ntoken = 0123456789abcdej\nprocessor = simulate\nsimulate_ms = \" 7 , 7 \"\n"
+		"[tenant.ext]\ntoken = 0123456789abcdek\nprocessor = /usr/lib/sluice/libsluice-proc-upper.so\n"
+		"[tenant.tw]\ntoken = 0123456789abcdel\nprocessor = tweet\n"
+		"[tenant.nd]\ntoken = 0123456789abcdem\nprocessor = ndjson\n";
+	CHECK(load_text(text) == 0);
+	if (err[0] != '\0')
+		fprintf(stderr, "    %s\n", err);
+	CHECK(cfg->dispatch == SL_DISPATCH_HASH_DOCUMENT);
+	CHECK(cfg->workers_min == 3 && cfg->workers_max == 8);
+	CHECK(cfg->scale_quiet_ms == 100 && cfg->crash_limit == 100 && cfg->stall_ms == 3600000);
+	CHECK(cfg->restart_backoff_ms == 60000);
+	CHECK(strcmp(cfg->poison_marker, "#KILL ME#") == 0);
+	CHECK(strcmp(cfg->share_dir, "/opt/sluice/share") == 0);
+	CHECK(cfg->n_tenants == 8);
+	const struct sl_tenant_conf *t = &cfg->tenants[0];
+	CHECK(strcmp(t->processor, "csv") == 0);
+	CHECK(t->n_schema == 5 && t->columns == 5);
+	CHECK(strcmp(t->schema[0].name, "id") == 0 && t->schema[0].type == SL_COL_INT && t->schema[0].required);
+	CHECK(strcmp(t->schema[1].name, "price") == 0 && t->schema[1].type == SL_COL_FLOAT && t->schema[1].required);
+	CHECK(strcmp(t->schema[2].name, "paid") == 0 && t->schema[2].type == SL_COL_BOOL && !t->schema[2].required);
+	CHECK(strcmp(t->schema[3].name, "at") == 0 && t->schema[3].type == SL_COL_TIMESTAMP && t->schema[3].required);
+	CHECK(strcmp(t->schema[4].name, "note") == 0 && t->schema[4].type == SL_COL_STRING && !t->schema[4].required);
+	t = &cfg->tenants[1];
+	CHECK(t->n_schema == 2 && t->columns == 2 && t->schema[1].required == 0);
+	t = &cfg->tenants[2];
+	CHECK(strcmp(t->processor, "topk") == 0 && t->topk_column == 3 && t->topk_separator == ' ');
+	t = &cfg->tenants[3];
+	CHECK(t->topk_column == 0 && strcmp(t->topk_field, "entities.hashtags") == 0 && t->topk_separator == 0);
+	t = &cfg->tenants[4];
+	CHECK(strcmp(t->processor, "simulate") == 0 && t->simulate_min_ms == 7 && t->simulate_max_ms == 7);
+	CHECK(strcmp(cfg->tenants[5].processor, "/usr/lib/sluice/libsluice-proc-upper.so") == 0);
+	CHECK(strcmp(cfg->tenants[6].processor, "tweet") == 0);
+	CHECK(strcmp(cfg->tenants[7].processor, "ndjson") == 0);
+
+	/* Other dispatch spellings. */
+	CHECK(load_text("[workers]\ndispatch = Round_Robin\n[dataplane]\nip = 10.1.2.3\n[storage]\ndata_dir = /s\n"
+			"[tenant.t1]\ntoken = 0123456789abcdef\n") == 0);
+	CHECK(cfg->dispatch == SL_DISPATCH_ROUND_ROBIN);
+	CHECK(load_text("[workers]\ndispatch = least_loaded\nmin_active = 10\n[dataplane]\nip = 10.1.2.3\n"
+			"[storage]\ndata_dir = /s\n[tenant.t1]\ntoken = 0123456789abcdef\n") == 0);
+	CHECK(cfg->dispatch == SL_DISPATCH_LEAST_LOADED && cfg->workers_min == 10 && cfg->workers_max == 10);
+	report("[workers] keys and per-tenant processor keys");
+}
+
 static void test_max_tenants(void)
 {
 	size_t cap = 64 + (size_t)SL_MAX_TENANTS * 64;
@@ -352,6 +463,10 @@ static void test_tenant_find(void)
 #define CT DP "[control]\n"
 /* Line 7: a second tenant; the next line is 8. */
 #define TB DP "[tenant.b]\n"
+/* Line 7: [workers]; the next line is 8. */
+#define WK DP "[workers]\n"
+/* After a tenant's keys: the rest of a valid file, for the whole-file checks. */
+#define TAIL "[dataplane]\nip = 10.0.0.1\n"
 
 struct reject_case {
 	const char *name;
@@ -377,7 +492,7 @@ static const struct reject_case rejects[] = {
 	{ "key outside any section", "udp_port = 7878\n" HEAD, 1, "udp_port:", "a [section] header above it", NULL },
 
 	/* sections */
-	{ "unknown section, suggestion", DP "[contrl]\n", 7, "[contrl]:", "one of [dataplane], [control], [storage], [tenant.<name>]", "did you mean [control]?" },
+	{ "unknown section, suggestion", DP "[contrl]\n", 7, "[contrl]:", "one of [dataplane], [control], [storage], [workers], [tenant.<name>]", "did you mean [control]?" },
 	{ "unknown section", DP "[logging]\n", 7, "[logging]:", "one of [dataplane]", "unknown section" },
 	{ "tenant without dot", DP "[tenant-x]\n", 7, "[tenant-x]:", "one of [dataplane]", "did you mean [tenant.<name>]?" },
 	{ "tenant without name", DP "[tenant]\n", 7, "[tenant]:", "one of [dataplane]", "did you mean [tenant.<name>]?" },
@@ -398,6 +513,7 @@ static const struct reject_case rejects[] = {
 	{ "unknown tenant key", TB "tokn = 0123456789abcdef\n", 8, "[tenant.b] tokn:", "one of token, columns, ack", "did you mean token?" },
 	{ "unknown control key", CT "prot = 80\n", 8, "[control] prot:", "one of listen, port, subscriber_queue", "did you mean port?" },
 	{ "duplicate key", DP "udp_port = 1\nudp_port = 2\n", 8, "[dataplane] udp_port:", "each key once per section", "first at line 7" },
+	{ "unknown workers key", WK "min_actve = 2\n", 8, "[workers] min_actve:", "one of dispatch, min_active, max_active", "did you mean min_active?" },
 	{ "duplicate tenant key", HEAD "columns = 1\ncolumns = 2\n", 6, "[tenant.a] columns:", "each key once per section", "first at line 5" },
 
 	/* numbers */
@@ -483,6 +599,84 @@ static const struct reject_case rejects[] = {
 	{ "vdev and pci", DP "vdev = net_ring0\npci = 0000:01:00.0\n", 8, "[dataplane] pci:", "only one of vdev or pci", "set together with vdev (line 7)" },
 	{ "pci and vdev", DP "pci = 0000:01:00.0\nvdev = net_ring0\n", 8, "[dataplane] vdev:", "only one of vdev or pci", "set together with pci (line 7)" },
 	{ "first error wins", DP "udp_port = x\nrx_lcores = 99\n", 7, "[dataplane] udp_port:", "a whole number", NULL },
+
+	/* [workers] */
+	{ "dispatch unknown", WK "dispatch = fastest\n", 8, "[workers] dispatch:", "least_loaded, round_robin or hash_document", "\"fastest\" is not a dispatch mode" },
+	{ "min_active 0", WK "min_active = 0\n", 8, "[workers] min_active:", "a whole number from 1 to 64", "0 is out of range" },
+	{ "min_active 65", WK "min_active = 65\n", 8, "[workers] min_active:", "a whole number from 1 to 64", NULL },
+	{ "max_active 0", WK "max_active = 0\n", 8, "[workers] max_active:", "a whole number from 1 to 64", NULL },
+	{ "max_active over workers_per_socket", WK "max_active = 11\n", 8, "[workers] max_active:",
+	  "at most [dataplane] workers_per_socket", "11 is more than workers_per_socket = 10 (the default)" },
+	{ "max_active over workers_per_socket (set)", HEAD "[workers]\nmax_active = 6\n[dataplane]\nip = 10.0.0.1\nworkers_per_socket = 4\n", 6,
+	  "[workers] max_active:", "at most [dataplane] workers_per_socket", "(line 9)" },
+	{ "min_active over max_active", WK "min_active = 5\nmax_active = 4\n", 9, "[workers] max_active:",
+	  "min_active <= max_active", "min_active = 5 is more than max_active = 4 (lines 8 and 9)" },
+	{ "min_active over workers_per_socket", WK "min_active = 12\n", 8, "[workers] min_active:",
+	  "at most [dataplane] workers_per_socket", "12 is more than workers_per_socket = 10" },
+	{ "scale_quiet_ms 99", WK "scale_quiet_ms = 99\n", 8, "[workers] scale_quiet_ms:", "a whole number from 100 to 3600000", NULL },
+	{ "crash_limit 0", WK "crash_limit = 0\n", 8, "[workers] crash_limit:", "a whole number from 1 to 100", NULL },
+	{ "crash_limit 101", WK "crash_limit = 101\n", 8, "[workers] crash_limit:", "a whole number from 1 to 100", NULL },
+	{ "stall_ms 3600001", WK "stall_ms = 3600001\n", 8, "[workers] stall_ms:", "a whole number from 100 to 3600000", NULL },
+	{ "restart_backoff_ms 0", WK "restart_backoff_ms = 0\n", 8, "[workers] restart_backoff_ms:", "a whole number from 1 to 60000", NULL },
+	{ "restart_backoff_ms 60001", WK "restart_backoff_ms = 60001\n", 8, "[workers] restart_backoff_ms:", "a whole number from 1 to 60000", NULL },
+	{ "poison_marker empty", WK "poison_marker = \"\"\n", 8, "[workers] poison_marker:", "1 to 63 printable ASCII characters", ": empty;" },
+	{ "poison_marker too long", WK "poison_marker = 0123456789012345678901234567890123456789012345678901234567890123\n", 8,
+	  "[workers] poison_marker:", "1 to 63 printable ASCII characters", "64 bytes long" },
+	{ "poison_marker control byte", WK "poison_marker = a\x01b\n", 8, "[workers] poison_marker:", "1 to 63 printable", "control or non-ASCII" },
+	{ "share_dir relative", WK "share_dir = share/sluice\n", 8, "[workers] share_dir:", "an absolute directory path", "not an absolute path" },
+
+	/* [tenant.x] processors */
+	{ "processor unknown", HEAD "processor = xml\n", 5, "[tenant.a] processor:", "csv, ndjson, tweet, topk, simulate, or an absolute path", "\"xml\" is neither a built-in" },
+	{ "processor empty", HEAD "processor =\n", 5, "[tenant.a] processor:", "csv, ndjson", ": empty;" },
+	{ "processor relative .so", HEAD "processor = lib/x.so\n", 5, "[tenant.a] processor:", "an absolute path to a shared object", "neither a built-in" },
+	{ "processor not .so", HEAD "processor = /opt/x.dll\n", 5, "[tenant.a] processor:", "ending in .so", "does not name a .so file" },
+	{ "processor bare .so", HEAD "processor = /opt/.so\n", 5, "[tenant.a] processor:", "ending in .so", "does not name a .so file" },
+	{ "schema empty", HEAD "schema = \"\"\n", 5, "[tenant.a] schema:", "\"name:type, ...\"", ": empty;" },
+	{ "schema bad type", HEAD "schema = \"id:int, price:money\"\n", 5, "[tenant.a] schema:", "int, float, bool, string or timestamp", "column 'price': \"money\" is not a type" },
+	{ "schema no type", HEAD "schema = \"id:int, price\"\n", 5, "[tenant.a] schema:", "name:type", "column 'price' has no ':type'" },
+	{ "schema no name", HEAD "schema = \"id:int, :float\"\n", 5, "[tenant.a] schema:", "name:type", "column 2 has no name" },
+	{ "schema empty column", HEAD "schema = \"id:int,,x:int\"\n", 5, "[tenant.a] schema:", "name:type", "column 2 has no name" },
+	{ "schema bad name", HEAD "schema = \"i\\\"d:int\"\n", 5, "[tenant.a] schema:", "name:type", "is not a name of 1 to 64 characters" },
+	{ "schema junk after type", HEAD "schema = \"id:int?x\"\n", 5, "[tenant.a] schema:", "name:type", "unexpected 'x' after the type" },
+	{ "schema duplicate name", HEAD "schema = \"id:int, id:string\"\n", 5, "[tenant.a] schema:", "name:type", "column 'id' named twice (columns 1 and 2)" },
+	{ "schema vs columns", HEAD "columns = 3\nschema = \"id:int, n:string\"\n" TAIL, 6, "[tenant.a] schema:",
+	  "columns equal to the number of schema columns", "schema has 2 columns but columns = 3 (lines 5 and 6)" },
+	{ "columns vs schema", HEAD "schema = \"id:int\"\ncolumns = 2\n" TAIL, 6, "[tenant.a] columns:",
+	  "columns equal to the number of schema columns", "schema has 1 column but columns = 2" },
+	{ "schema without csv", HEAD "processor = ndjson\nschema = \"id:int\"\n" TAIL, 6, "[tenant.a] schema:",
+	  "schema only with processor = csv", "processor is ndjson (line 5)" },
+	{ "topk without column or field", HEAD "processor = topk\n" TAIL, 5, "[tenant.a] processor:",
+	  "topk_column = <1-based CSV column> or topk_field", "without topk_column or topk_field" },
+	{ "topk with column and field", HEAD "processor = topk\ntopk_column = 2\ntopk_field = tags\n" TAIL, 7, "[tenant.a] topk_field:",
+	  "only one of topk_column (CSV) and topk_field (NDJSON)", "set together with topk_column (line 6)" },
+	{ "topk_column without topk", HEAD "topk_column = 2\n" TAIL, 5, "[tenant.a] topk_column:",
+	  "topk_* keys only with processor = topk", "processor is csv (the default)" },
+	{ "topk_field without topk", HEAD "processor = tweet\ntopk_field = x\n" TAIL, 6, "[tenant.a] topk_field:",
+	  "topk_* keys only with processor = topk", "processor is tweet (line 5)" },
+	{ "topk_separator without topk", HEAD "topk_separator = \" \"\n" TAIL, 5, "[tenant.a] topk_separator:",
+	  "only with processor = topk", NULL },
+	{ "topk_column 0", HEAD "processor = topk\ntopk_column = 0\n", 6, "[tenant.a] topk_column:", "a whole number from 1 to 4096", NULL },
+	{ "topk_column 4097", HEAD "processor = topk\ntopk_column = 4097\n", 6, "[tenant.a] topk_column:", "a whole number from 1 to 4096", NULL },
+	{ "topk_field with space", HEAD "processor = topk\ntopk_field = \"a b\"\n", 6, "[tenant.a] topk_field:", "a JSON member name", "has a space, a quote" },
+	{ "topk_field empty", HEAD "processor = topk\ntopk_field = \"\"\n", 6, "[tenant.a] topk_field:", "a JSON member name", ": empty;" },
+	{ "topk_field too long", HEAD "processor = topk\ntopk_field = a1234567890123456789012345678901234567890123456789012345678901234\n", 6,
+	  "[tenant.a] topk_field:", "a JSON member name", "65 bytes long" },
+	{ "topk_separator two chars", HEAD "processor = topk\ntopk_column = 1\ntopk_separator = ab\n", 7, "[tenant.a] topk_separator:",
+	  "one character", "\"ab\" is not one printable character" },
+	{ "topk_separator empty", HEAD "processor = topk\ntopk_column = 1\ntopk_separator = \"\"\n", 7, "[tenant.a] topk_separator:",
+	  "one character", "is not one printable character" },
+	{ "simulate_ms without simulate", HEAD "simulate_ms = 1,2\n" TAIL, 5, "[tenant.a] simulate_ms:",
+	  "simulate_ms only with processor = simulate", "processor is csv (the default)" },
+	{ "simulate_ms one number", HEAD "processor = simulate\nsimulate_ms = 50\n", 6, "[tenant.a] simulate_ms:",
+	  "\"MIN,MAX\" in milliseconds", "not two numbers separated by a comma" },
+	{ "simulate_ms not numbers", HEAD "processor = simulate\nsimulate_ms = 5x,9\n", 6, "[tenant.a] simulate_ms:",
+	  "\"MIN,MAX\"", "is not two whole numbers" },
+	{ "simulate_ms zero", HEAD "processor = simulate\nsimulate_ms = 0,9\n", 6, "[tenant.a] simulate_ms:",
+	  "each from 1 to 3600000", "out of range" },
+	{ "simulate_ms too big", HEAD "processor = simulate\nsimulate_ms = 1,3600001\n", 6, "[tenant.a] simulate_ms:",
+	  "each from 1 to 3600000", "out of range" },
+	{ "simulate_ms min over max", HEAD "processor = simulate\nsimulate_ms = 500,50\n", 6, "[tenant.a] simulate_ms:",
+	  "MIN <= MAX", "MIN 500 is more than MAX 50" },
 };
 
 static void check_reject(const struct reject_case *rc)
@@ -607,6 +801,8 @@ int main(void)
 	test_syntax_variants();
 	test_booleans();
 	test_limits_accepted();
+	test_workers_and_processors();
+	test_orders_schema();
 	test_max_tenants();
 	test_name_valid();
 	test_tenant_find();

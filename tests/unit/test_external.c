@@ -1,0 +1,148 @@
+/*
+ * test_external.c — external processors (proc_external.c) and the
+ * built-in table (processors.c).
+ *
+ * Loads the example processor dataplane/external/example_upper.c, built
+ * by meson as a shared object ($SLUICE_EXAMPLE_PROC), runs a line
+ * through it, and checks that the loader refuses, with a message naming
+ * the path and what to do: an object built for another ABI version
+ * ($SLUICE_EXAMPLE_BADABI), a file that is not a shared object, a
+ * missing file, and an object without the entry point.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dataplane/processor.h"
+
+static int n_pass, n_fail, cur_failed;
+
+#define CHECK(cond) do {                                                   \
+		if (!(cond)) {                                             \
+			fprintf(stderr, "    %s:%d: check failed: %s\n",       \
+				__FILE__, __LINE__, #cond);                \
+			cur_failed = 1;                                    \
+		}                                                          \
+	} while (0)
+
+static void report(const char *name)
+{
+	if (cur_failed) {
+		n_fail++;
+		printf("FAIL %s\n", name);
+	} else {
+		n_pass++;
+		printf("ok   %s\n", name);
+	}
+	cur_failed = 0;
+}
+
+static char err[1024];
+
+static void test_builtins(void)
+{
+	static const char *const names[] = { "csv", "ndjson", "tweet", "topk", "simulate" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const struct sl_processor *p = sl_processor_builtin(names[i]);
+		CHECK(p != NULL && strcmp(p->name, names[i]) == 0);
+		CHECK(p != NULL && p->abi_version == SL_PROC_ABI_VERSION && p->init && p->process);
+	}
+	CHECK(sl_processor_builtin("CSV") == NULL);
+	CHECK(sl_processor_builtin("") == NULL);
+	CHECK(sl_processor_builtin("upper") == NULL);
+	report("sl_processor_builtin: the five built-ins by name, nothing else");
+}
+
+static void test_example(void)
+{
+	const char *path = getenv("SLUICE_EXAMPLE_PROC");
+	char out_buf[256];
+	struct sl_rec_ref recs[4];
+	struct sl_rec_out out = { .buf = out_buf, .cap = sizeof(out_buf), .max = 4, .rec = recs };
+	struct sl_result res;
+	struct sl_tenant_conf t;
+
+	CHECK(path != NULL);
+	if (path == NULL) {
+		report("example processor loads and processes a line");
+		return;
+	}
+	err[0] = '\0';
+	const struct sl_processor *p = sl_processor_load(path, err, sizeof(err));
+	CHECK(p != NULL);
+	if (p == NULL) {
+		fprintf(stderr, "    %s\n", err);
+		report("example processor loads and processes a line");
+		return;
+	}
+	CHECK(strcmp(p->name, "upper") == 0 && strcmp(p->streams[0], "upper") == 0 && p->streams[1] == NULL);
+
+	memset(&t, 0, sizeof(t));
+	struct sl_proc_env env = { .abi_version = SL_PROC_ABI_VERSION, .tenant = &t, .err = err,
+				   .errlen = sizeof(err) };
+	void *st = p->init(&env);
+	CHECK(st != NULL);
+
+	const char line[] = "Hello, \"Sluice\" 42\tx";
+	struct sl_line_in in = { .data = line, .len = sizeof(line) - 1, .flags = 0, .line = 7 };
+	memset(&res, 0xa5, sizeof(res));
+	CHECK(p->process(st, &in, &res, &out, 1) == SL_PROC_DONE);
+	CHECK(res.status == SL_ST_OK && res.reason == SL_R_NONE);
+	CHECK(out.n == 1 && out.rec[0].stream == 0 && out.overflow == 0);
+	const char want[] = "{\"line\":\"HELLO, \\\"SLUICE\\\" 42\\tX\"}";
+	CHECK(out.rec[0].len == sizeof(want) - 1 && memcmp(out.buf + out.rec[0].off, want, sizeof(want) - 1) == 0);
+	if (cur_failed)
+		fprintf(stderr, "    got %.*s\n", (int)out.rec[0].len, out.buf + out.rec[0].off);
+
+	/* Loading twice gives the same table (dlopen reference-counts the object). */
+	CHECK(sl_processor_load(path, err, sizeof(err)) == p);
+	if (p->fini != NULL)
+		p->fini(st);
+	report("example processor loads and processes a line");
+}
+
+static void test_refusals(void)
+{
+	const char *bad = getenv("SLUICE_EXAMPLE_BADABI");
+	char want[128];
+
+	CHECK(bad != NULL);
+	if (bad != NULL) {
+		CHECK(sl_processor_load(bad, err, sizeof(err)) == NULL);
+		snprintf(want, sizeof(want), "processor ABI version 999, but this sluiced speaks version %u",
+			 SL_PROC_ABI_VERSION);
+		CHECK(strncmp(err, bad, strlen(bad)) == 0 && strstr(err, want) != NULL);
+		if (cur_failed)
+			fprintf(stderr, "    %s\n", err);
+	}
+
+	CHECK(sl_processor_load("/nonexistent/x.so", err, sizeof(err)) == NULL);
+	CHECK(strncmp(err, "/nonexistent/x.so: cannot load processor:", 41) == 0);
+
+	/* Not a shared object. */
+	char path[] = "/tmp/sluice-test-ext-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && write(fd, "not elf\n", 8) == 8);
+	close(fd);
+	CHECK(sl_processor_load(path, err, sizeof(err)) == NULL);
+	CHECK(strncmp(err, path, strlen(path)) == 0 && strstr(err, "cannot load processor") != NULL);
+	unlink(path);
+
+	/* A real shared object without the entry point: libm. */
+	CHECK(sl_processor_load("libm.so.6", err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "no symbol sluice_processor") != NULL);
+	if (cur_failed)
+		fprintf(stderr, "    %s\n", err);
+	report("the loader refuses other ABI versions, non-objects and objects without the entry point");
+}
+
+int main(void)
+{
+	test_builtins();
+	test_example();
+	test_refusals();
+	printf("%d passed, %d failed\n", n_pass, n_fail);
+	return n_fail == 0 ? 0 : 1;
+}
