@@ -159,6 +159,8 @@ sl_eal_args_build(const struct sl_config *cfg, struct sl_eal_args *a, char *err,
 	bad |= (unsigned)push(a, &used, lcores);
 	bad |= (unsigned)push(a, &used, "--main-lcore");
 	bad |= (unsigned)push(a, &used, "0");
+	/* rte_member logs every sketch it makes at DEBUG by default */
+	bad |= (unsigned)push(a, &used, "--log-level=lib.member:warning");
 	bad |= (unsigned)push(a, &used, "--file-prefix");
 	bad |= (unsigned)push(a, &used, cfg->file_prefix);
 	if (cfg->no_huge) {

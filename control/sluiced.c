@@ -23,6 +23,7 @@
 #include "../dataplane/runtime.h"
 #include "../dataplane/rx.h"
 #include "../dataplane/supervisor.h"
+#include "../dataplane/topk.h"
 #include "../dataplane/worker.h"
 #include "../drivers/port.h"
 #include "eal.h"
@@ -215,6 +216,10 @@ main(int argc, char **argv)
 	}
 	rt.port_id = port.port_id;
 	rt.mbuf_pool = port.mbuf_pool;
+	if (sl_topk_area_create(rt.n_workers, cfg->n_tenants) != 0) {
+		fprintf(stderr, "sluiced: out of memory for the top-k snapshots\n");
+		goto out_port;
+	}
 
 	if ((revs = sl_revisions_open(cfg->data_dir, err, sizeof(err))) == NULL ||
 	    sl_rx_setup(&rt, rx, err, sizeof(err)) != 0) {
@@ -282,6 +287,7 @@ out_port:
 out_eal:
 	sl_runtime_destroy(&rt);
 	rte_eal_cleanup();
+	sl_topk_area_free();
 	free(cfg);
 	printf("sluiced: stopped\n");
 	return status;
