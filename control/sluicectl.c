@@ -70,6 +70,8 @@ usage(FILE *out)
 		"  tenants      per-tenant counters\n"
 		"  drops [RX]   every drop and rejection counter (all rx lcores, or lcore RX)\n"
 		"  topk TENANT  a topk tenant's 10 most frequent keys, merged over the workers\n"
+		"  workers      the worker pool: active/parked/crashed, crashes, restarts, load; scale events\n"
+		"  workers kill N  make worker N crash on purpose (a drill): it is restarted, nothing is lost\n"
 		"  raw CMD      send any telemetry command, e.g. raw /ethdev/stats,0 or raw /help\n"
 		"\n"
 		"options:\n"
@@ -700,6 +702,72 @@ run_topk(struct ctl *c, const char *tenant)
 	return 0;
 }
 
+/* The worker pool: a line of totals, then one row per worker. */
+static void
+print_workers(const json_t *d)
+{
+	const char *key;
+	json_t *v;
+	char a[32], b[32], c[32], e[32], f[32];
+
+	printf("dispatch %s, %lld of %lld workers active, %lld scale-ups, %lld scale-downs, %lld lines quarantined\n",
+	       json_string_value(json_object_get(d, "dispatch")) ? json_string_value(json_object_get(d, "dispatch")) : "?",
+	       json_integer_value(json_object_get(d, "n_active")), json_integer_value(json_object_get(d, "n_workers")),
+	       json_integer_value(json_object_get(d, "scale_ups")), json_integer_value(json_object_get(d, "scale_downs")),
+	       json_integer_value(json_object_get(d, "quarantined")));
+	printf("  %-9s %5s  %-8s %7s %8s %10s %12s\n", "worker", "lcore", "state", "crashes", "restarts", "load",
+	       "lines");
+	json_object_foreach((json_t *)d, key, v) {
+		const char *state;
+
+		if (!json_is_object(v))
+			continue;
+		state = json_integer_value(json_object_get(v, "crashed")) ? "crashed" :
+			!json_integer_value(json_object_get(v, "running")) ? "stopped" :
+			json_integer_value(json_object_get(v, "parked")) ? "parked" : "active";
+		cell(a, sizeof(a), json_object_get(v, "lcore"));
+		cell(b, sizeof(b), json_object_get(v, "crashes"));
+		cell(c, sizeof(c), json_object_get(v, "restarts"));
+		cell(e, sizeof(e), json_object_get(v, "load"));
+		cell(f, sizeof(f), json_object_get(v, "lines"));
+		printf("  %-9s %5s  %-8s %7s %8s %10s %12s\n", key, a, state, b, c, e, f);
+	}
+}
+
+static int
+run_workers(struct ctl *c, const char *kill)
+{
+	char cmd[MAX_CMD_LEN];
+	const char *name = kill != NULL ? "/sluice/workers/kill" : "/sluice/workers";
+	json_t *reply, *d;
+
+	if (kill != NULL)
+		snprintf(cmd, sizeof(cmd), "/sluice/workers/kill,%s", kill);
+	else
+		snprintf(cmd, sizeof(cmd), "/sluice/workers");
+	reply = tel_request(c, cmd);
+	d = json_incref(json_object_get(reply, name));
+	json_decref(reply);
+	if (!json_is_object(d)) {
+		if (kill != NULL)
+			die("'%s' was refused: no worker %s, or it is down already and restarting"
+			    " (see 'sluicectl workers')", cmd, kill);
+		die("'%s' got no answer from the process with file prefix '%s': is it sluiced?", cmd, c->prefix);
+	}
+	if (c->json) {
+		json_t *wrapped = json_pack("{s:O}", cmd, d);
+
+		print_json(wrapped);
+		json_decref(wrapped);
+	} else if (kill != NULL) {
+		printf("worker %s told to crash: its lines go to the other workers, the supervisor restarts it\n", kill);
+	} else {
+		print_workers(d);
+	}
+	json_decref(d);
+	return 0;
+}
+
 static int
 run_raw(struct ctl *c, const char *cmd)
 {
@@ -769,7 +837,7 @@ main(int argc, char **argv)
 	if (runtime_dir != NULL && *runtime_dir == '\0')
 		usage_error("--runtime-dir: empty directory name");
 	if (optind >= argc)
-		usage_error("missing command: status, lcores, tenants, drops, topk or raw");
+		usage_error("missing command: status, lcores, tenants, drops, workers, topk or raw");
 
 	cmd = argv[optind++];
 	if (strcmp(cmd, "raw") == 0) {
@@ -790,12 +858,18 @@ main(int argc, char **argv)
 		if (!sl_name_valid(argv[optind], strlen(argv[optind])))
 			usage_error("topk '%s': a tenant name is 1-%d bytes of [A-Za-z0-9._-], not starting"
 				    " with '.'", argv[optind], SL_NAME_MAX);
+	} else if (strcmp(cmd, "workers") == 0) {
+		if (argc - optind != 0 && !(argc - optind == 2 && strcmp(argv[optind], "kill") == 0))
+			usage_error("workers takes no argument, or 'kill N' (sluicectl workers kill 3)");
+		if (argc - optind == 2 && strspn(argv[optind + 1], "0123456789") != strlen(argv[optind + 1]))
+			usage_error("workers kill '%s': the worker index is a number (see 'sluicectl workers')",
+				    argv[optind + 1]);
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "lcores") == 0 ||
 		   strcmp(cmd, "tenants") == 0) {
 		if (optind != argc)
 			usage_error("%s takes no arguments ('%s' is extra)", cmd, argv[optind]);
 	} else {
-		usage_error("unknown command '%s': expected status, lcores, tenants, drops, topk or raw", cmd);
+		usage_error("unknown command '%s': expected status, lcores, tenants, drops, workers, topk or raw", cmd);
 	}
 
 	c.prefix = resolve_prefix(prefix, config);
@@ -811,6 +885,8 @@ main(int argc, char **argv)
 		rc = run_drops(&c, optind < argc ? argv[optind] : NULL);
 	else if (strcmp(cmd, "topk") == 0)
 		rc = run_topk(&c, argv[optind]);
+	else if (strcmp(cmd, "workers") == 0)
+		rc = run_workers(&c, optind + 1 < argc ? argv[optind + 1] : NULL);
 	else
 		rc = run_raw(&c, argv[optind]);
 

@@ -475,6 +475,73 @@ cmd_drops(const char *cmd __rte_unused, const char *params, struct rte_tel_data 
 	return 0;
 }
 
+/* ---- /sluice/workers ----------------------------------------------------- */
+
+static const char *
+dispatch_name(enum sl_dispatch_mode m)
+{
+	return m == SL_DISPATCH_ROUND_ROBIN ? "round_robin" :
+	       m == SL_DISPATCH_HASH_DOCUMENT ? "hash_document" : "least_loaded";
+}
+
+/*
+ * "/sluice/workers": the supervisor's view. Scalars for the pool, then one
+ * dict per worker: running (lcore function alive), parked (beyond
+ * n_active), crashed (waiting for its restart), crashes, restarts, load
+ * (lines outstanding, long work in flight included), lines done.
+ */
+static int
+cmd_workers(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
+{
+	struct sl_runtime *rt = tel_rt;
+
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "dispatch", dispatch_name(rt->cfg->dispatch));
+	rte_tel_data_add_dict_u64(d, "n_workers", rt->n_workers);
+	rte_tel_data_add_dict_u64(d, "n_active", atomic_load(&rt->n_active));
+	rte_tel_data_add_dict_u64(d, "scale_ups", rd(&rt->scale_ups));
+	rte_tel_data_add_dict_u64(d, "scale_downs", rd(&rt->scale_downs));
+	rte_tel_data_add_dict_u64(d, "quarantined", rd(&rt->quarantined));
+	for (unsigned w = 0; w < rt->n_workers; w++) {
+		struct sl_worker_state *ws = &rt->workers[w];
+		struct rte_tel_data *row = rte_tel_data_alloc();
+		char name[32];
+
+		if (row == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(row);
+		rte_tel_data_add_dict_u64(row, "lcore", ws->lcore_id);
+		rte_tel_data_add_dict_u64(row, "running", (uint64_t)atomic_load(&ws->running));
+		rte_tel_data_add_dict_u64(row, "parked", (uint64_t)atomic_load(&ws->parked));
+		rte_tel_data_add_dict_u64(row, "crashed", (uint64_t)atomic_load(&ws->crashed));
+		rte_tel_data_add_dict_u64(row, "crashes", __atomic_load_n(&ws->crashes, __ATOMIC_RELAXED));
+		rte_tel_data_add_dict_u64(row, "restarts", __atomic_load_n(&ws->restarts, __ATOMIC_RELAXED));
+		rte_tel_data_add_dict_u64(row, "load", worker_load(rt, w));
+		rte_tel_data_add_dict_u64(row, "lines", rd(&rt->worker_stats[w].lines));
+		snprintf(name, sizeof(name), "worker%u", w);
+		if (rte_tel_data_add_dict_container(d, name, row, 0) != 0)
+			return -ENOSPC;
+	}
+	return 0;
+}
+
+/* "/sluice/workers/kill,N": make worker N crash on purpose (drills, tests). */
+static int
+cmd_workers_kill(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	struct sl_runtime *rt = tel_rt;
+	unsigned long w;
+
+	if (params == NULL || parse_index(params, &w) < 0 || w >= rt->n_workers)
+		return -EINVAL;
+	if (!atomic_load(&rt->workers[w].running))
+		return -EBUSY;   /* already down: the supervisor is restarting it */
+	atomic_store(&rt->workers[w].kill_requested, 1);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "killed", w);
+	return 0;
+}
+
 /* ---- /sluice/topk ------------------------------------------------------ */
 
 /*
@@ -541,6 +608,10 @@ static const struct {
 	  " tenants per page. Parameter: first tenant index (default 0)" },
 	{ "/sluice/drops", cmd_drops,
 	  "Sluice: every drop and rejection counter by name. Parameter: rx lcore index (default: all)" },
+	{ "/sluice/workers", cmd_workers,
+	  "Sluice: worker pool: active, scale events, quarantined; per worker state, crashes, load" },
+	{ "/sluice/workers/kill", cmd_workers_kill,
+	  "Sluice: crash worker N on purpose (drill); it restarts. Parameter: worker index" },
 	{ "/sluice/topk", cmd_topk,
 	  "Sluice: a topk tenant's top 10 keys, merged over the workers. Parameter: tenant name" },
 };

@@ -227,23 +227,38 @@ finish(struct worker *W, unsigned slot)
 	__atomic_store_n(&W->ws->lines_done, W->ws->lines_done + n, __ATOMIC_RELEASE);
 }
 
-static void
-start_batch(struct worker *W, struct sl_line_batch *lb)
+/*
+ * Put a dequeued batch in the in-flight table before any line of it runs:
+ * if the worker dies on an earlier batch of the same burst, the supervisor
+ * still finds this one there.
+ */
+static unsigned
+hold_batch(struct worker *W, struct sl_line_batch *lb)
 {
-	uint64_t t0 = rte_rdtsc();
 	unsigned slot = 0;
 	struct sl_inflight *inf;
-	struct sl_result_batch *rb;
 
 	while (W->ws->inflight[slot].used)
 		slot++;
 	inf = &W->ws->inflight[slot];
-	inf->used = 1;
 	inf->lb = lb;
 	inf->pending = 0;
-	inf->n_rb = 1;
-	inf->rb[0] = rb = rb_new(W, lb, lb->first_line);
+	inf->n_rb = 0;
+	inf->used = 1;
 	W->n_inflight++;
+	return slot;
+}
+
+static void
+start_batch(struct worker *W, unsigned slot)
+{
+	uint64_t t0 = rte_rdtsc();
+	struct sl_inflight *inf = &W->ws->inflight[slot];
+	struct sl_line_batch *lb = inf->lb;
+	struct sl_result_batch *rb;
+
+	inf->rb[0] = rb = rb_new(W, lb, lb->first_line);
+	inf->n_rb = 1;
 
 	for (unsigned i = 0; i < lb->n_lines;) {
 		struct sl_result *r = &rb->r[rb->n];
@@ -327,11 +342,15 @@ take(struct worker *W)
 
 		if (room == 0)
 			break;
+		unsigned slots[WORKER_BURST];
+
 		n = rte_ring_sc_dequeue_burst(W->rt->work[p][W->w], (void **)b, RTE_MIN(room, WORKER_BURST), NULL);
+		for (unsigned i = 0; i < n; i++)
+			slots[i] = hold_batch(W, b[i]);
 		for (unsigned i = 0; i < n; i++) {
 			if (i + 1 < n)
 				rte_prefetch0(b[i + 1]);
-			start_batch(W, b[i]);
+			start_batch(W, slots[i]);
 		}
 		total += n;
 	}
