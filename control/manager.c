@@ -26,7 +26,7 @@ reasonf(struct sl_msg *m, const char *fmt, ...)
 	va_end(ap);
 	m->reason_len = (uint8_t)strnlen(m->reason, sizeof(m->reason));
 }
-#define MGR_MAX_SLEEP_US 1000u
+#define MGR_MAX_SLEEP_US 2000u   /* OPEN decisions wait at most 2 ms more when idle */
 
 /* Enqueue a message that must not be lost; the peers drain quickly, so wait. */
 static void

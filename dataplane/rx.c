@@ -19,7 +19,7 @@
 #include "rx.h"
 #include "stream.h"
 
-#define RX_MAX_SLEEP_US 200u     /* an idle rx lcore notices traffic within 0.2 ms */
+#define RX_MAX_SLEEP_US 500u     /* an idle rx lcore notices traffic within 0.5 ms (the NIC ring buffers meanwhile) */
 #define RX_MSG_BURST 16u
 
 int
