@@ -65,6 +65,8 @@ enum value_kind {
 	V_SCHEMA,       /* the tenant's schema[] and n_schema: "name:type[?], ..." */
 	V_CHAR,         /* char: exactly one printable byte (a space in quotes) */
 	V_MS_RANGE,     /* two uint32_t: "MIN,MAX" milliseconds, [min, max] each, MIN <= MAX */
+	V_SIM_MODE,     /* uint8_t: timer (0) | spin (1) */
+	V_SIM_DIST,     /* uint8_t: normal (0) | pareto (1) */
 };
 
 struct key_spec {
@@ -101,6 +103,8 @@ static const struct key_spec global_keys[] = {
 	{ SEC_DATAPLANE, "window_bytes", V_U32, CFG(window_bytes), 4096, 64u << 20, false,
 	  " (bytes, 64 MiB at most)" },
 	{ SEC_DATAPLANE, "streams_per_lcore", V_U32, CFG(streams_per_lcore), 1, 65536, false, "" },
+	{ SEC_DATAPLANE, "batch_lines", V_U32, CFG(batch_lines), 8, 64, false,
+	  " (lines per batch handed to a worker)" },
 	{ SEC_DATAPLANE, "reorder_frames", V_U32, CFG(reorder_frames), 0, 1024, false,
 	  " (out-of-order frames held per stream; 0 = in order only)" },
 	{ SEC_DATAPLANE, "nak_delay_us", V_U32, CFG(nak_delay_us), 10, 1000000, false, " (microseconds)" },
@@ -170,6 +174,10 @@ static const struct key_spec tenant_keys[] = {
 	  "one character, in quotes if it is a space, e.g. topk_separator = \" \"" },
 	{ SEC_TENANT, "simulate_ms", V_MS_RANGE, TEN(simulate_min_ms), 1, 3600000, false,
 	  "\"MIN,MAX\" in milliseconds, each from 1 to 3600000, MIN <= MAX, e.g. simulate_ms = 50,500" },
+	{ SEC_TENANT, "simulate_mode", V_SIM_MODE, TEN(simulate_spin), 0, 0, false,
+	  "timer (long work held in flight) or spin (CPU-bound work that occupies the worker)" },
+	{ SEC_TENANT, "simulate_dist", V_SIM_DIST, TEN(simulate_pareto), 0, 0, false,
+	  "normal or pareto (heavy-tailed)" },
 };
 
 #define N_GLOBAL_KEYS ARRAY_SIZE(global_keys)
@@ -353,6 +361,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->max_line_bytes = 16384;
 	cfg->window_bytes = 262144;
 	cfg->streams_per_lcore = 1024;
+	cfg->batch_lines = 64;
 	cfg->reorder_frames = 128;
 	cfg->nak_delay_us = 500;
 	cfg->stream_idle_ms = 30000;
@@ -703,6 +712,20 @@ static int set_value(const struct loader *ld, const struct sl_ini_item *it,
 			return fail(ld, it->line, it->section, it->key, exp,
 				    "\"%.40s\" is not an ACK policy", v);
 		return 0;
+	case V_SIM_MODE:
+	case V_SIM_DIST: {
+		const char *zero = k->kind == V_SIM_MODE ? "timer" : "normal";
+		const char *one = k->kind == V_SIM_MODE ? "spin" : "pareto";
+
+		if (strcasecmp(v, zero) == 0)
+			*(uint8_t *)dst = 0;
+		else if (strcasecmp(v, one) == 0)
+			*(uint8_t *)dst = 1;
+		else
+			return fail(ld, it->line, it->section, it->key, exp,
+				    "\"%.40s\" is neither %s nor %s", v, zero, one);
+		return 0;
+	}
 	case V_DISPATCH:
 		if (strcasecmp(v, "least_loaded") == 0)
 			*(enum sl_dispatch_mode *)dst = SL_DISPATCH_LEAST_LOADED;
@@ -931,6 +954,8 @@ static int check_processor_keys(const struct loader *ld, uint32_t i)
 	unsigned l_tfield = tenant_key_line_of(ld, i, "topk_field");
 	unsigned l_tsep = tenant_key_line_of(ld, i, "topk_separator");
 	unsigned l_sim = tenant_key_line_of(ld, i, "simulate_ms");
+	unsigned l_smode = tenant_key_line_of(ld, i, "simulate_mode");
+	unsigned l_sdist = tenant_key_line_of(ld, i, "simulate_dist");
 	char proc_at[64];
 	bool is_csv = strcmp(t->processor, "csv") == 0;
 	bool is_topk = strcmp(t->processor, "topk") == 0;
@@ -979,10 +1004,15 @@ static int check_processor_keys(const struct loader *ld, uint32_t i)
 			    col_last ? l_tfield : l_tcol);
 	}
 
-	if (l_sim != 0 && !is_sim)
-		return fail(ld, l_sim, sec, "simulate_ms",
-			    "simulate_ms only with processor = simulate",
-			    "set, but processor is %.64s (%s)", t->processor, proc_at);
+	if (!is_sim) {
+		static const char *const sim_keys[] = { "simulate_ms", "simulate_mode", "simulate_dist" };
+		unsigned lines[] = { l_sim, l_smode, l_sdist };
+		for (size_t k = 0; k < ARRAY_SIZE(sim_keys); k++)
+			if (lines[k] != 0)
+				return fail(ld, lines[k], sec, sim_keys[k],
+					    "simulate_* keys only with processor = simulate",
+					    "set, but processor is %.64s (%s)", t->processor, proc_at);
+	}
 	return 0;
 }
 

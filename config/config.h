@@ -65,6 +65,8 @@ struct sl_tenant_conf {
 	char topk_separator;           /* several keys in one column, e.g. ' ' for "#a #b"; 0 = one key */
 	uint32_t simulate_min_ms;      /* simulate: work time drawn from a normal distribution */
 	uint32_t simulate_max_ms;      /*   with mean (min+max)/2 and sd (max-min)/6, clamped to [min, max] */
+	uint8_t simulate_spin;         /* simulate_mode = spin: burn the CPU for the time (CPU-bound work) instead of a timer */
+	uint8_t simulate_pareto;       /* simulate_dist = pareto: heavy tail (alpha 1.5 from MIN), clamped to MAX */
 };
 
 struct sl_config {
@@ -83,6 +85,7 @@ struct sl_config {
 	uint32_t max_line_bytes;       /* longest accepted line */
 	uint32_t window_bytes;         /* SLP credit granted to a sender */
 	uint32_t streams_per_lcore;    /* SLP stream table size per rx lcore */
+	uint32_t batch_lines;          /* most lines per batch (8..64): small batches spread heavy work finer */
 	uint32_t reorder_frames;       /* out-of-order DATA frames held per stream (0 = in order only) */
 	uint32_t nak_delay_us;         /* a gap is NAKed after this long, and again every 4x this */
 	uint32_t stream_idle_ms;       /* a silent stream is failed and freed after this long */

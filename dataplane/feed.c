@@ -30,9 +30,10 @@ sl_feed_init(struct sl_feed *f, struct sl_runtime *rt, unsigned producer,
 bool
 sl_feed_room(struct sl_runtime *rt, const struct sl_backlog *bl, size_t n)
 {
-	/* A batch holds at least SL_BATCH_LINES lines or SL_BATCH_DATA bytes, whichever
-	 * comes first; n bytes make at most n + 1 lines. */
-	unsigned need = (unsigned)((n + 1) / SL_BATCH_LINES) + 2;
+	/* A batch holds batch_lines lines or SL_BATCH_DATA bytes, whichever comes
+	 * first; n bytes make at most n + 1 lines. (batch_lines >= 8 keeps a full
+	 * frame of tiny lines within the backlog.) */
+	unsigned need = (unsigned)((n + 1) / rt->cfg->batch_lines) + 2;
 
 	if (bl->count + need + 1 > SL_BACKLOG_MAX)
 		return false;
@@ -90,7 +91,7 @@ on_line(void *ctx, const char *line, uint32_t len, uint32_t flags)
 	struct sl_feed *f = ctx;
 	struct sl_line_batch *b = f->cur;
 
-	if (b != NULL && (b->n_lines == SL_BATCH_LINES || b->data_used + len > SL_BATCH_DATA)) {
+	if (b != NULL && (b->n_lines >= f->rt->cfg->batch_lines || b->data_used + len > SL_BATCH_DATA)) {
 		batch_close(f);
 		b = NULL;
 	}

@@ -48,6 +48,8 @@ struct sim_state {
 	double spare;                     /* second Box-Muller draw */
 	bool have_spare;
 	double min_ms, max_ms, mean_ms, sd_ms;
+	bool spin;                        /* simulate_mode = spin: occupy the worker for the time */
+	bool pareto;                      /* simulate_dist = pareto: heavy tail from min */
 	uint32_t max_line;
 	uint64_t overflowed;              /* lines done inline: the heap was full */
 	uint32_t n;                       /* pending lines in heap[] */
@@ -110,10 +112,13 @@ normal(struct sim_state *st)
 	return r * cos(theta);
 }
 
+#define PARETO_ALPHA 1.5   /* infinite variance, finite mean (3x min): the classic heavy tail */
+
 static double
 draw_ms(struct sim_state *st)
 {
-	double ms = st->mean_ms + st->sd_ms * normal(st);
+	double ms = st->pareto ? st->min_ms / pow(uniform_open0(st->rng), 1.0 / PARETO_ALPHA)
+			       : st->mean_ms + st->sd_ms * normal(st);
 
 	if (ms < st->min_ms)
 		ms = st->min_ms;
@@ -195,6 +200,8 @@ sim_init(const struct sl_proc_env *env)
 	st->max_ms = hi;
 	st->mean_ms = ((double)lo + (double)hi) / 2.0;
 	st->sd_ms = ((double)hi - (double)lo) / 6.0;
+	st->spin = t->simulate_spin != 0;
+	st->pareto = t->simulate_pareto != 0;
 	st->max_line = env->cfg != NULL ? env->cfg->max_line_bytes : 0;
 	seed = ((uint64_t)env->worker << 32) ^ env->tenant_index ^ 0x5eed5eedull;
 	st->rng[0] = splitmix64(&seed);
@@ -222,6 +229,14 @@ sim_process(void *state, const struct sl_line_in *in, struct sl_result *res,
 	res->status = SL_ST_OK;
 	res->reason = SL_R_NONE;
 	res->detail = (uint32_t)lround(ms);
+	if (st->spin) {
+		/* CPU-bound work: the worker is busy for the whole time (benchmarks of dispatch). */
+		uint64_t end = mono_ns() + (uint64_t)(ms * 1e6);
+
+		while (mono_ns() < end)
+			;
+		return SL_PROC_DONE;
+	}
 	if (st->n == SIM_PENDING_MAX) {
 		st->overflowed++;
 		return SL_PROC_DONE;

@@ -12,6 +12,7 @@
 
 #include <rte_common.h>
 
+#include "latency.h"
 #include "slp.h"
 
 /* rx lcore: what came in and what was done with it. */
@@ -48,6 +49,7 @@ struct sl_worker_stats {
 	uint64_t busy_cycles;
 	uint64_t result_retries;                     /* result ring full: waited on persistence */
 	uint64_t heartbeat;                          /* bumped every loop: liveness */
+	uint64_t batch_us[SL_LAT_BUCKETS];           /* completion time of line batches, dispatch to results */
 } __rte_cache_aligned;
 
 /* per tenant, per producer-or-worker: indexed [tenant] in arrays owned by one thread */

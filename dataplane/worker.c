@@ -213,6 +213,7 @@ finish(struct worker *W, unsigned slot)
 			rte_delay_us_sleep(50);
 		}
 	}
+	W->st->batch_us[sl_lat_bucket((rte_rdtsc() - lb->enq_tsc) * 1000000 / rte_get_tsc_hz())]++;
 	W->st->batches++;
 	W->st->lines += n;
 	W->st->ok += ok;

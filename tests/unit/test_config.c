@@ -207,6 +207,7 @@ static void test_defaults(void)
 	CHECK(cfg->tenants[0].columns == 0);
 	CHECK(cfg->tenants[0].ack == SL_ACK_PERSISTED);
 	CHECK(cfg->reorder_frames == 128 && cfg->nak_delay_us == 500 && cfg->stream_idle_ms == 30000);
+	CHECK(cfg->batch_lines == 64);
 	CHECK(cfg->tenants[0].max_streams == 64 && cfg->tenants[0].max_document_mb == 0);
 	CHECK(cfg->tenants[0].reorder_kb == 4096);
 	report("left-out keys take their defaults");
@@ -549,6 +550,8 @@ static const struct reject_case rejects[] = {
 	{ "batch_records too big", "[storage]\nbatch_records = 1048577\n", 2, "[storage] batch_records:", "a whole number from 1 to 1048576", NULL },
 	{ "columns 4097", HEAD "columns = 4097\n", 5, "[tenant.a] columns:", "a whole number from 0 to 4096", NULL },
 	{ "columns junk", HEAD "columns = four\n", 5, "[tenant.a] columns:", "a whole number from 0 to 4096", NULL },
+	{ "batch_lines 7", DP "batch_lines = 7\n", 7, "[dataplane] batch_lines:", "a whole number from 8 to 64", NULL },
+	{ "batch_lines 65", DP "batch_lines = 65\n", 7, "[dataplane] batch_lines:", "a whole number from 8 to 64", NULL },
 	{ "reorder_frames 1025", DP "reorder_frames = 1025\n", 7, "[dataplane] reorder_frames:", "a whole number from 0 to 1024", NULL },
 	{ "nak_delay_us 9", DP "nak_delay_us = 9\n", 7, "[dataplane] nak_delay_us:", "a whole number from 10 to 1000000", NULL },
 	{ "stream_idle_ms 99", DP "stream_idle_ms = 99\n", 7, "[dataplane] stream_idle_ms:", "a whole number from 100 to 86400000", NULL },
@@ -560,6 +563,9 @@ static const struct reject_case rejects[] = {
 	{ "bad boolean", DP "no_huge = maybe\n", 7, "[dataplane] no_huge:", "true or false", "\"maybe\" is not true or false" },
 	{ "bad idle", DP "idle = lazy\n", 7, "[dataplane] idle:", "adaptive or busy", NULL },
 	{ "bad ack", HEAD "ack = never\n", 5, "[tenant.a] ack:", "persisted or processed", NULL },
+	{ "bad simulate_mode", HEAD "processor = simulate\nsimulate_mode = sleep\n", 6, "[tenant.a] simulate_mode:", "timer (long work held in flight) or spin", "is neither timer nor spin" },
+	{ "bad simulate_dist", HEAD "processor = simulate\nsimulate_dist = zipf\n", 6, "[tenant.a] simulate_dist:", "normal or pareto", NULL },
+	{ "simulate_mode without simulate", HEAD "simulate_mode = spin\n" TAIL, 5, "[tenant.a] simulate_mode:", "simulate_* keys only with processor = simulate", NULL },
 	{ "ip not an address", HEAD "[dataplane]\nip = 10.0.0\n", 6, "[dataplane] ip:", "unicast IPv4 address in dotted form", "\"10.0.0\" is not an IPv4 address" },
 	{ "ip hostname", HEAD "[dataplane]\nip = sluice.local\n", 6, "[dataplane] ip:", "IPv4 address", NULL },
 	{ "ip 0.0.0.0", HEAD "[dataplane]\nip = 0.0.0.0\n", 6, "[dataplane] ip:", "unicast IPv4", "not a unicast address" },
@@ -666,7 +672,7 @@ static const struct reject_case rejects[] = {
 	{ "topk_separator empty", HEAD "processor = topk\ntopk_column = 1\ntopk_separator = \"\"\n", 7, "[tenant.a] topk_separator:",
 	  "one character", "is not one printable character" },
 	{ "simulate_ms without simulate", HEAD "simulate_ms = 1,2\n" TAIL, 5, "[tenant.a] simulate_ms:",
-	  "simulate_ms only with processor = simulate", "processor is csv (the default)" },
+	  "simulate_* keys only with processor = simulate", "processor is csv (the default)" },
 	{ "simulate_ms one number", HEAD "processor = simulate\nsimulate_ms = 50\n", 6, "[tenant.a] simulate_ms:",
 	  "\"MIN,MAX\" in milliseconds", "not two numbers separated by a comma" },
 	{ "simulate_ms not numbers", HEAD "processor = simulate\nsimulate_ms = 5x,9\n", 6, "[tenant.a] simulate_ms:",
