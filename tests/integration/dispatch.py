@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Least-loaded dispatch beats round-robin on p99 batch completion time
 under heavy-tailed CPU-bound work (the direction only; perf/dispatch_p99.py
-measures the size). See dispatch_compare.py for the set-up.
+measures the size). See dispatch_compare.py for the set-up. Two runs per
+policy, alternating, compared on the sum of their p99s: one run's p99 rests
+on a handful of batches, and this machine's two CPUs are shared.
 
 usage: dispatch.py BUILD_DIR SOURCE_DIR
 """
@@ -15,11 +17,16 @@ import dispatch_compare as dc  # noqa: E402
 
 h.setup_paths(sys.argv[1], sys.argv[2])
 check = h.Checks()
-ll = dc.run_policy("least_loaded")
-rr = dc.run_policy("round_robin")
-print(json.dumps({"least_loaded": ll, "round_robin": rr}))
-check("both runs complete every document", ll["ok"] and rr["ok"])
-check("each run used its dispatch policy", ll["dispatch"] == "least_loaded" and rr["dispatch"] == "round_robin")
+runs = {"least_loaded": [], "round_robin": []}
+for _ in range(2):
+    for policy in runs:
+        runs[policy].append(dc.run_policy(policy))
+print(json.dumps(runs))
+ll, rr = runs["least_loaded"], runs["round_robin"]
+check("every run completes every document", all(r["ok"] for r in ll + rr))
+check("each run used its dispatch policy", all(r["dispatch"] == "least_loaded" for r in ll)
+      and all(r["dispatch"] == "round_robin" for r in rr))
+ll99, rr99 = sum(r["p99_us"] or 0 for r in ll), sum(r["p99_us"] or 0 for r in rr)
 check("least-loaded has a lower p99 batch completion time than round-robin",
-      ll["p99_us"] and rr["p99_us"] and ll["p99_us"] < rr["p99_us"], f"{ll['p99_us']} vs {rr['p99_us']} us")
+      0 < ll99 < rr99, f"{ll99 / 2000:.1f} ms vs {rr99 / 2000:.1f} ms (mean of 2 runs each)")
 sys.exit(check.summary())
