@@ -104,15 +104,15 @@ resolve_processors(const struct sl_config *cfg, char *err, size_t errlen)
 	for (uint32_t t = 0; t < cfg->n_tenants; t++) {
 		const char *name = cfg->tenants[t].processor[0] ? cfg->tenants[t].processor : "csv";
 		const struct sl_processor *p = sl_processor_builtin(name);
-		char why[256];
+		char why[384];
 
 		if (p == NULL && name[0] == '/')
 			p = sl_processor_load(name, why, sizeof(why));
 		else if (p == NULL)
-			snprintf(why, sizeof(why), "unknown processor '%s'; expected csv, ndjson, tweet, topk, simulate "
-				 "or the absolute path of a .so", name);
+			snprintf(why, sizeof(why), "unknown processor '%.64s'; expected csv, ndjson, tweet, topk, "
+				 "simulate or the absolute path of a .so", name);
 		if (p == NULL) {
-			snprintf(err, errlen, "[tenant.%s] processor: %s", cfg->tenants[t].name, why);
+			snprintf(err, errlen, "[tenant.%.64s] processor: %.384s", cfg->tenants[t].name, why);
 			return -1;
 		}
 		rt.procs[t] = p;

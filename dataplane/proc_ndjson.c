@@ -41,16 +41,7 @@ static void *ndjson_init(const struct sl_proc_env *env)
 /* SL_R_JSON at offset with the parser's reason (or ours) as the reason record. */
 static void json_error(struct sl_result *res, struct sl_rec_out *out, uint32_t offset, const char *msg)
 {
-	char text[160];
-	int n = snprintf(text, sizeof(text), "byte %u: %s", offset, msg);
-
-	res->status = SL_ST_ERROR;
-	res->reason = SL_R_JSON;
-	res->fields = 0;
-	res->detail = offset;
-	if (n > (int)sizeof(text) - 1)
-		n = (int)sizeof(text) - 1;
-	sl_rec_add(out, SL_STREAM_REASON, text, (uint32_t)n);
+	sl_line_fail(res, out, SL_R_JSON, offset, "byte %u: %s", offset, msg);
 }
 
 static enum sl_proc_rc ndjson_process(void *state, const struct sl_line_in *in, struct sl_result *res,

@@ -360,16 +360,8 @@ static void *tweet_init(const struct sl_proc_env *env)
 static void error_record(struct sl_result *res, struct sl_rec_out *out, uint16_t reason,
 			 uint32_t detail, const char *fmt, const char *a, const char *b)
 {
-	char text[192];
-	int n = snprintf(text, sizeof(text), fmt, a, b);
-
-	res->status = SL_ST_ERROR;
-	res->reason = reason;
-	res->fields = 0;
-	res->detail = detail;
-	if (n > (int)sizeof(text) - 1)
-		n = (int)sizeof(text) - 1;
-	sl_rec_add(out, SL_STREAM_REASON, text, (uint32_t)n);
+	/* fmt is one of this file's literal formats taking two strings */
+	sl_line_fail(res, out, reason, detail, fmt, a, b);
 }
 
 static enum sl_proc_rc tweet_process(void *state, const struct sl_line_in *in, struct sl_result *res,

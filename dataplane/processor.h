@@ -76,6 +76,14 @@ sl_rec_add(struct sl_rec_out *o, unsigned stream, const char *p, uint32_t len)
 	return 0;
 }
 
+/*
+ * Mark a line failed: status, reason, detail, no fields, and the
+ * printf-formatted text (cut at 192 bytes) as its SL_STREAM_REASON record.
+ * For processors; defined in dataplane/processors.c.
+ */
+void sl_line_fail(struct sl_result *res, struct sl_rec_out *out, uint16_t reason, uint32_t detail,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* What init gets: enough to configure itself from the tenant's section. */
 struct sl_proc_env {
 	uint32_t abi_version;      /* SL_PROC_ABI_VERSION of the caller */

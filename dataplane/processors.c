@@ -2,6 +2,8 @@
  * processors.c — the built-in processors by name, as a tenant's
  * processor key names them (config.c accepts exactly these names).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "processor.h"
@@ -20,4 +22,26 @@ const struct sl_processor *sl_processor_builtin(const char *name)
 		if (strcmp(builtins[i]->name, name) == 0)
 			return builtins[i];
 	return NULL;
+}
+
+void
+sl_line_fail(struct sl_result *res, struct sl_rec_out *out, uint16_t reason, uint32_t detail,
+	     const char *fmt, ...)
+{
+	char text[192];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n > (int)sizeof(text) - 1)
+		n = (int)sizeof(text) - 1;
+	res->status = SL_ST_ERROR;
+	res->reason = reason;
+	res->fields = 0;
+	res->detail = detail;
+	sl_rec_add(out, SL_STREAM_REASON, text, (uint32_t)n);
 }

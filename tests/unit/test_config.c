@@ -17,28 +17,7 @@
 
 #include "config/config.h"
 
-static int n_pass, n_fail;
-static int cur_failed;
-
-#define CHECK(cond) do {                                                   \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "    %s:%d: check failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                \
-			cur_failed = 1;                                    \
-		}                                                          \
-	} while (0)
-
-static void report(const char *name)
-{
-	if (cur_failed) {
-		n_fail++;
-		printf("FAIL %s\n", name);
-	} else {
-		n_pass++;
-		printf("ok   %s\n", name);
-	}
-	cur_failed = 0;
-}
+#include "check.h"
 
 /* Write text to a fresh temporary file; its path goes into path (>= 32 bytes). */
 static void write_temp(const char *text, size_t len, char *path)

@@ -9,27 +9,7 @@
 
 #include "dataplane/json.h"
 
-static int n_pass, n_fail, cur_failed;
-
-#define CHECK(cond) do {                                                   \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "    %s:%d: check failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                \
-			cur_failed = 1;                                    \
-		}                                                          \
-	} while (0)
-
-static void report(const char *name)
-{
-	if (cur_failed) {
-		n_fail++;
-		printf("FAIL %s\n", name);
-	} else {
-		n_pass++;
-		printf("ok   %s\n", name);
-	}
-	cur_failed = 0;
-}
+#include "check.h"
 
 static struct sl_json_tok toks[256];
 static struct sl_json_err jerr;
