@@ -29,4 +29,8 @@ check("each run used its dispatch policy", all(r["dispatch"] == "least_loaded" f
 ll99, rr99 = sum(r["p99_us"] or 0 for r in ll), sum(r["p99_us"] or 0 for r in rr)
 check("least-loaded has a lower p99 batch completion time than round-robin",
       0 < ll99 < rr99, f"{ll99 / 2000:.1f} ms vs {rr99 / 2000:.1f} ms (mean of 2 runs each)")
+# hash_document: every batch of a document goes to the same worker (its lines in order)
+hd = dc.run_policy("hash_document", docs=1, lines=400, gap=0, max_ms=2)
+busy = [n for n in hd["lines_per_worker"] if n > 0]
+check("hash_document keeps a document on one worker", hd["ok"] and busy == [400], json.dumps(hd))
 sys.exit(check.summary())
