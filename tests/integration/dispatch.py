@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Least-loaded dispatch beats round-robin on p99 batch completion time
 under heavy-tailed CPU-bound work (the direction only; perf/dispatch_p99.py
-measures the size). See dispatch_compare.py for the set-up. Two runs per
-policy, alternating, compared on the sum of their p99s: one run's p99 rests
+measures the size). See dispatch_compare.py for the set-up. Three runs per
+policy, alternating, compared on the sum of their p99s (three runs per policy, alternating): one run's p99 rests
 on a handful of batches, and this machine's two CPUs are shared.
 
 usage: dispatch.py BUILD_DIR SOURCE_DIR
@@ -18,7 +18,7 @@ import dispatch_compare as dc  # noqa: E402
 h.setup_paths(sys.argv[1], sys.argv[2])
 check = h.Checks()
 runs = {"least_loaded": [], "round_robin": []}
-for _ in range(2):
+for _ in range(3):
     for policy in runs:
         runs[policy].append(dc.run_policy(policy))
 print(json.dumps(runs))
@@ -28,7 +28,7 @@ check("each run used its dispatch policy", all(r["dispatch"] == "least_loaded" f
       and all(r["dispatch"] == "round_robin" for r in rr))
 ll99, rr99 = sum(r["p99_us"] or 0 for r in ll), sum(r["p99_us"] or 0 for r in rr)
 check("least-loaded has a lower p99 batch completion time than round-robin",
-      0 < ll99 < rr99, f"{ll99 / 2000:.1f} ms vs {rr99 / 2000:.1f} ms (mean of 2 runs each)")
+      0 < ll99 < rr99, f"{ll99 / 3000:.1f} ms vs {rr99 / 3000:.1f} ms (mean of 3 runs each)")
 # hash_document: every batch of a document goes to the same worker (its lines in order)
 hd = dc.run_policy("hash_document", docs=1, lines=400, gap=0, max_ms=2)
 busy = [n for n in hd["lines_per_worker"] if n > 0]
