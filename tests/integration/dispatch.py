@@ -2,7 +2,7 @@
 """Least-loaded dispatch beats round-robin on p99 batch completion time
 under heavy-tailed CPU-bound work (the direction only; perf/dispatch_p99.py
 measures the size). See dispatch_compare.py for the set-up. Three runs per
-policy, alternating, compared on the sum of their p99s (three runs per policy, alternating): one run's p99 rests
+policy, alternating, compared on the sum of their p99s: one run's p99 rests
 on a handful of batches, and this machine's two CPUs are shared.
 
 usage: dispatch.py BUILD_DIR SOURCE_DIR
