@@ -147,6 +147,8 @@ static const struct field persist_fields[] = {
 	PS(write_errors, "persist_write_errors_total", "counter", "write errors"),
 	PS(retries, "persist_retries_total", "counter", "writes retried"),
 	PS(docs_completed, "persist_docs_completed_total", "counter", "documents completed"),
+	PS(unhealthy, "persist_sink_unhealthy", "gauge", "1 while writes or syncs fail (results buffered, not ACKed)"),
+	PS(unhealthy_episodes, "persist_sink_unhealthy_episodes_total", "counter", "times the sink went unhealthy"),
 };
 
 #define WS(f, n, t, h) { n, t, offsetof(struct sl_ws_stats, f), h }

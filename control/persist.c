@@ -248,7 +248,15 @@ doc_file_name(const struct persist *p, uint32_t idx, unsigned k, char *out, size
 static void
 error_backoff(struct persist *p, uint64_t *delay)
 {
-	p->rt->persist_stats.retries++;
+	struct sl_persist_stats *st = &p->rt->persist_stats;
+
+	if (!st->unhealthy) {
+		/* the sink just went bad: operators see it in sluicectl status and /metrics */
+		__atomic_store_n(&st->unhealthy_since_ns, now_ns(), __ATOMIC_RELAXED);
+		__atomic_store_n(&st->unhealthy, 1, __ATOMIC_RELEASE);
+		st->unhealthy_episodes++;
+	}
+	st->retries++;
 	sleep_ns(*delay);
 	*delay = *delay * 2 > ERR_BACKOFF_MAX_NS ? ERR_BACKOFF_MAX_NS : *delay * 2;
 }
@@ -1194,6 +1202,13 @@ write_and_sync(struct persist *p)
 static void
 commit_round(struct persist *p)
 {
+	struct sl_persist_stats *st = &p->rt->persist_stats;
+
+	if (st->unhealthy) {
+		st->unhealthy_ns_total += now_ns() - st->unhealthy_since_ns;
+		__atomic_store_n(&st->unhealthy, 0, __ATOMIC_RELEASE);
+		fprintf(stderr, "sluice: persist: storage healthy again; buffered results written\n");
+	}
 	for (uint32_t i = 0; i < p->n_ops; i++)
 		p->slots[p->wops[i].slot].files.off[p->wops[i].file] += p->wops[i].len;
 	for (uint32_t t = 0; t < p->n_touched; t++) {

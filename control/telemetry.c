@@ -209,6 +209,16 @@ status_persist(struct rte_tel_data *d, const struct sl_persist_stats *p)
 	rte_tel_data_add_dict_u64(row, "write_errors", rd(&p->write_errors));
 	rte_tel_data_add_dict_u64(row, "retries", rd(&p->retries));
 	rte_tel_data_add_dict_u64(row, "docs_completed", rd(&p->docs_completed));
+	{
+		/* time unhealthy: the finished periods plus the current one */
+		uint64_t bad = rd(&p->unhealthy), total = rd(&p->unhealthy_ns_total);
+
+		if (bad)
+			total += now_ns() - rd(&p->unhealthy_since_ns);
+		rte_tel_data_add_dict_string(row, "sink", bad ? "unhealthy" : "healthy");
+		rte_tel_data_add_dict_u64(row, "unhealthy_ms_total", total / 1000000u);
+		rte_tel_data_add_dict_u64(row, "unhealthy_episodes", rd(&p->unhealthy_episodes));
+	}
 	return add_row(d, "persist", row);
 }
 

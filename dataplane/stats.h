@@ -67,6 +67,11 @@ struct sl_persist_stats {
 	uint64_t last_batch_ns;
 	uint64_t write_errors, retries;
 	uint64_t docs_completed;
+	/* sink health: unhealthy from the first failed write/sync until a round is durable again */
+	uint64_t unhealthy;                          /* 1 while failing */
+	uint64_t unhealthy_since_ns;                 /* CLOCK_MONOTONIC, valid while unhealthy */
+	uint64_t unhealthy_ns_total;                 /* finished unhealthy periods */
+	uint64_t unhealthy_episodes;
 } __rte_cache_aligned;
 
 /* websocket thread */

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""A full disk in the middle of a run: the data directory is a small
+tmpfs the test mounts; three documents whose results do not fit are sent
+at once. The appliance must report the sink unhealthy, ACK nothing it has
+not written, hold the senders back (credit) instead of dropping, and once
+the test grows the filesystem, finish everything: every line ACKed exactly
+once, every result file complete, the sink healthy again with the time it
+was not counted.
+
+usage: sink.py BUILD_DIR SOURCE_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+h.setup_paths(sys.argv[1], sys.argv[2])
+TOKENS = {"acme": "acme-sink-token-0123456789"}
+check = h.Checks()
+
+
+def persist_view(host):
+    rc, st = host.sluicectl("raw /sluice/status")
+    return st.get("persist", {}) if isinstance(st, dict) else {}
+
+
+def main():
+    mnt = tempfile.mkdtemp(prefix="sluice-sink-")
+    r = h.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt])
+    if not check("a 3 MiB tmpfs is mounted for the data directory", r.returncode == 0, r.stderr):
+        return
+    host = h.TestHost("sink", TOKENS)
+    # the data directory lives on the small filesystem
+    with open(host.conf) as f:
+        conf = f.read().replace(f"data_dir = {host.data_dir}", f"data_dir = {mnt}/data")
+    with open(host.conf, "w") as f:
+        f.write(conf)
+    host.data_dir = os.path.join(mnt, "data")
+    try:
+        r = host.net_up()
+        if not check("test host namespace created", r.returncode == 0, r.stderr):
+            return
+        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+            return
+        docs = {f"big{j}": h.make_doc(5 + j, 40000, bad_every=1000, width=10) for j in range(3)}
+        subs = {d: h.Subscriber(host, "acme", d, 1) for d in docs}
+        check("subscribers connected", all(s.wait_subscribed() for s in subs.values()))
+        senders = {}
+        for d, (data, _) in docs.items():
+            path = os.path.join(host.work, f"{d}.csv")
+            with open(path, "wb") as f:
+                f.write(data)
+            senders[d] = host.popen(host.in_ns([h.tool("client", "sluice-send"), "--quiet", "--tenant", "acme",
+                                                "--token", TOKENS["acme"], "--doc", d, "--rev", "1",
+                                                "--to", f"{h.APPLIANCE_IP}:{h.SLP_PORT}", "--timeout-ms", "120000",
+                                                path]),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        unhealthy = False
+        end = time.time() + 60
+        while time.time() < end:
+            pv = persist_view(host)
+            if pv.get("sink") == "unhealthy":
+                unhealthy = True
+                break
+            time.sleep(0.2)
+        check("the sink is reported unhealthy when the disk fills", unhealthy, json.dumps(persist_view(host)))
+        time.sleep(1.5)
+        check("senders are held back, not failed, while the disk is full",
+              all(p.poll() is None for p in senders.values()), str([p.poll() for p in senders.values()]))
+        acked = sum(len(h.ack_coverage(s.messages(), "acme", d, 1)) for d, s in subs.items())
+        written = 0
+        for d in docs:
+            try:
+                with open(os.path.join(host.data_dir, "acme", d, "1.results")) as f:
+                    written += sum(1 for _ in f)
+            except OSError:
+                pass
+        check("nothing is ACKed that is not written", acked <= written, f"{acked} ACKed, {written} written")
+
+        r = h.run(["mount", "-o", "remount,size=64m", mnt])
+        check("the filesystem is grown", r.returncode == 0, r.stderr)
+        for d, p in senders.items():
+            try:
+                out, err = p.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, err = p.communicate()
+            check(f"{d}: sluice-send completes after the disk recovers", p.returncode == 0, out + err)
+        for d, s in subs.items():
+            s.wait(timeout=60)
+            h.check_doc_acks(check, d, s, "acme", d, 1, docs[d][1])
+            h.check_results_file(check, d, host.data_dir, "acme", d, 1, docs[d][1])
+        pv = persist_view(host)
+        check("the sink is healthy again and the unhealthy time was counted",
+              pv.get("sink") == "healthy" and pv.get("unhealthy_ms_total", 0) > 0 and pv.get("write_errors", 0) > 0,
+              json.dumps(pv))
+        check("sluiced stops cleanly", host.stop() == 0)
+    finally:
+        host.cleanup(keep=check.failed > 0)
+        subprocess.run(["umount", mnt], capture_output=True)
+        os.rmdir(mnt)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(check.summary())
