@@ -127,6 +127,10 @@ static const struct key_spec global_keys[] = {
 	{ SEC_STORAGE, "data_dir", V_PATH, CFG(data_dir), 0, 0, true,
 	  "an absolute directory path, e.g. data_dir = /var/lib/sluice" },
 	{ SEC_STORAGE, "batch_records", V_U32, CFG(batch_records), 1, 1u << 20, false, "" },
+	{ SEC_STORAGE, "fault_eio_percent", V_U32, CFG(fault_eio_percent), 0, 50, false,
+	  " (tests only: share of writes and syncs made to fail with EIO)" },
+	{ SEC_STORAGE, "fault_short_percent", V_U32, CFG(fault_short_percent), 0, 50, false,
+	  " (tests only: share of writes reported short)" },
 
 	{ SEC_WORKERS, "dispatch", V_DISPATCH, CFG(dispatch), 0, 0, false,
 	  "least_loaded, round_robin or hash_document" },

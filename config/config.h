@@ -113,6 +113,8 @@ struct sl_config {
 	/* [storage] */
 	char data_dir[SL_PATH_MAX];
 	uint32_t batch_records;        /* most result records per write+fdatasync batch */
+	uint32_t fault_eio_percent;    /* TESTS ONLY: fail this share of writes/syncs with EIO */
+	uint32_t fault_short_percent;  /* TESTS ONLY: report this share of writes as short */
 
 	/* [tenant.<name>] sections, in file order */
 	uint32_t n_tenants;

@@ -137,6 +137,7 @@ struct persist {
 	struct io_uring ring;
 	pthread_t thread;
 	bool started;
+	uint64_t fault_rng;                  /* tests' fault injection (inject_fault) */
 
 	uint32_t batch_records;
 	struct doc_slot *slots;              /* [SL_MAX_DOCS] */
@@ -1094,6 +1095,32 @@ complete_op(struct persist *p, struct io_op *op, int res)
 }
 
 /*
+ * [storage] fault_eio_percent / fault_short_percent — for tests only: turn
+ * a completion into EIO, or a complete write into a short one (the rest is
+ * then written again at its offset, which is what a real short write asks
+ * for). Exercises every retry path, fsync failure included, on a healthy disk.
+ */
+static int
+inject_fault(struct persist *p, const struct io_op *op, int res)
+{
+	const struct sl_config *cfg = p->rt->cfg;
+	uint64_t x;
+
+	if (res < 0 || (cfg->fault_eio_percent == 0 && cfg->fault_short_percent == 0))
+		return res;
+	x = p->fault_rng;               /* xorshift64: reproducible, no syscall */
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	p->fault_rng = x;
+	if (x % 100 < cfg->fault_eio_percent)
+		return -EIO;
+	if (op->kind == OP_WRITE && res > 1 && (x >> 32) % 100 < cfg->fault_short_percent)
+		return res / 2;
+	return res;
+}
+
+/*
  * Run every PENDING op to completion (done or failed). If acks_on_submit,
  * hand the "ack = processed" batches over right after the first submit.
  * Returns the number of failed ops.
@@ -1125,7 +1152,7 @@ run_ops(struct persist *p, struct io_op *ops, uint32_t n, bool acks_on_submit)
 		}
 		do {
 			struct io_op *op = &ops[io_uring_cqe_get_data64(cqe)];
-			int res = cqe->res;
+			int res = inject_fault(p, op, cqe->res);
 
 			io_uring_cqe_seen(&p->ring, cqe);
 			p->inflight--;
@@ -1437,6 +1464,7 @@ sl_persist_start(struct sl_runtime *rt, char *err, size_t errlen)
 
 	memset(p, 0, sizeof(*p));
 	p->rt = rt;
+	p->fault_rng = 0x9e3779b97f4a7c15ull;
 	p->batch_records = rt->cfg->batch_records ? rt->cfg->batch_records : PERSIST_DEFAULT_RECORDS;
 	p->idle_ns = IDLE_SLEEP_MIN_NS;
 	if (persist_alloc(p) != 0) {

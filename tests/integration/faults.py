@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""A failing disk: the writer's test-only fault injection turns 10 % of
+writes and syncs into EIO and reports 20 % of writes as short. Every retry
+path runs (short-write resubmission, failed write, failed fdatasync and
+the rewrite of the whole round after it). Every line must still be
+ACKed exactly once and every result file must hold one result per line.
+
+usage: faults.py BUILD_DIR SOURCE_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+h.setup_paths(sys.argv[1], sys.argv[2])
+TOKENS = {"acme": "acme-faults-token-0123456789"}
+check = h.Checks()
+
+
+def main():
+    host = h.TestHost("flt", TOKENS)
+    with open(host.conf) as f:
+        conf = f.read().replace("[storage]\n", "[storage]\nfault_eio_percent = 10\nfault_short_percent = 20\n"
+                                "batch_records = 256\n")
+    with open(host.conf, "w") as f:
+        f.write(conf)
+    try:
+        r = host.net_up()
+        if not check("test host namespace created", r.returncode == 0, r.stderr):
+            return
+        if not check("sluiced starts with fault injection on", host.start(), host.log()[-3000:]):
+            return
+        docs = {f"doc{j}": h.make_doc(3 + j, 15000, bad_every=700, multiline_every=300) for j in range(3)}
+        subs = {d: h.Subscriber(host, "acme", d, 1) for d in docs}
+        check("subscribers connected", all(s.wait_subscribed() for s in subs.values()))
+        senders = {}
+        for d, (data, _) in docs.items():
+            path = os.path.join(host.work, f"{d}.csv")
+            with open(path, "wb") as f:
+                f.write(data)
+            senders[d] = host.popen(host.in_ns([h.tool("client", "sluice-send"), "--quiet", "--tenant", "acme",
+                                                "--token", TOKENS["acme"], "--doc", d, "--rev", "1",
+                                                "--to", f"{h.APPLIANCE_IP}:{h.SLP_PORT}", "--timeout-ms", "120000",
+                                                path]),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for d, p in senders.items():
+            out, err = p.communicate(timeout=240)
+            check(f"{d}: sluice-send completes on a failing disk", p.returncode == 0, out + err)
+        for d, s in subs.items():
+            s.wait(timeout=60)
+            h.check_doc_acks(check, d, s, "acme", d, 1, docs[d][1])
+            h.check_results_file(check, d, host.data_dir, "acme", d, 1, docs[d][1])
+        rc, st = host.sluicectl("raw /sluice/status")
+        pv = st.get("persist", {})
+        check("write errors happened and were retried", pv.get("write_errors", 0) > 10 and pv.get("retries", 0) > 10,
+              json.dumps(pv))
+        check("sluiced stops cleanly", host.stop() == 0)
+    finally:
+        host.cleanup(keep=check.failed > 0)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(check.summary())
