@@ -127,6 +127,12 @@ static const struct key_spec global_keys[] = {
 	{ SEC_STORAGE, "data_dir", V_PATH, CFG(data_dir), 0, 0, true,
 	  "an absolute directory path, e.g. data_dir = /var/lib/sluice" },
 	{ SEC_STORAGE, "batch_records", V_U32, CFG(batch_records), 1, 1u << 20, false, "" },
+	{ SEC_STORAGE, "batch_min_records", V_U32, CFG(batch_min_records), 1, 1u << 20, false,
+	  " (the adaptive batch never goes below; at most batch_records)" },
+	{ SEC_STORAGE, "batch_target_us", V_U32, CFG(batch_target_us), 100, 10000000, false,
+	  " (microseconds of write + fdatasync per batch to steer toward)" },
+	{ SEC_STORAGE, "fault_delay_us", V_U32, CFG(fault_delay_us), 0, 1000000, false,
+	  " (tests only: latency added to every fdatasync)" },
 	{ SEC_STORAGE, "fault_eio_percent", V_U32, CFG(fault_eio_percent), 0, 50, false,
 	  " (tests only: share of writes and syncs made to fail with EIO)" },
 	{ SEC_STORAGE, "fault_short_percent", V_U32, CFG(fault_short_percent), 0, 50, false,
@@ -378,6 +384,8 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->subscriber_queue = 65536;
 
 	cfg->batch_records = 4096;
+	cfg->batch_min_records = 64;
+	cfg->batch_target_us = 10000;
 
 	cfg->dispatch = SL_DISPATCH_LEAST_LOADED;
 	cfg->workers_min = 2;

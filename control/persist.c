@@ -139,7 +139,8 @@ struct persist {
 	bool started;
 	uint64_t fault_rng;                  /* tests' fault injection (inject_fault) */
 
-	uint32_t batch_records;
+	uint32_t batch_records;              /* the upper bound ([storage] batch_records) */
+	uint32_t batch_limit;                /* adaptive: records per round now */
 	struct doc_slot *slots;              /* [SL_MAX_DOCS] */
 	uint64_t round;
 
@@ -620,11 +621,11 @@ collect_results(struct persist *p)
 	bool progress = true;
 
 	p->n_rb = 0;
-	while (progress && records < p->batch_records && p->n_rb < p->cap_rb) {
+	while (progress && records < p->batch_limit && p->n_rb < p->cap_rb) {
 		progress = false;
 		for (unsigned i = 0; i < nw; i++) {
 			unsigned w = (p->rr + i) % nw;
-			uint32_t want = (p->batch_records - records) / SL_BATCH_LINES;
+			uint32_t want = (p->batch_limit - records) / SL_BATCH_LINES;
 
 			if (want == 0)
 				want = 1;
@@ -640,7 +641,7 @@ collect_results(struct persist *p)
 			}
 			p->n_rb += got;
 			progress |= got > 0;
-			if (records >= p->batch_records || p->n_rb == p->cap_rb)
+			if (records >= p->batch_limit || p->n_rb == p->cap_rb)
 				break;
 		}
 	}
@@ -1106,6 +1107,8 @@ inject_fault(struct persist *p, const struct io_op *op, int res)
 	const struct sl_config *cfg = p->rt->cfg;
 	uint64_t x;
 
+	if (op->kind == OP_FSYNC && cfg->fault_delay_us > 0)
+		sleep_ns((uint64_t)cfg->fault_delay_us * 1000u);   /* a slow disk */
 	if (res < 0 || (cfg->fault_eio_percent == 0 && cfg->fault_short_percent == 0))
 		return res;
 	x = p->fault_rng;               /* xorshift64: reproducible, no syscall */
@@ -1248,6 +1251,27 @@ commit_round(struct persist *p)
 	}
 }
 
+/*
+ * Group commit that follows the device: AIMD on the batch size. A full
+ * batch that was written and synced within [storage] batch_target_us may
+ * grow by an eighth (at least 64 records); a batch over the target halves
+ * the limit. Between batch_min_records and batch_records.
+ */
+static void
+adapt_batch(struct persist *p, uint64_t ns, uint32_t records)
+{
+	const struct sl_config *cfg = p->rt->cfg;
+	uint32_t lo = RTE_MIN(RTE_MAX(cfg->batch_min_records, 1u), p->batch_records);
+	uint32_t limit = p->batch_limit;
+
+	if (ns > (uint64_t)cfg->batch_target_us * 1000u)
+		limit = RTE_MAX(limit / 2, lo);
+	else if (records >= limit - limit / 8)
+		limit = RTE_MIN(limit + RTE_MAX(limit / 8, 64u), p->batch_records);
+	p->batch_limit = limit;
+	p->rt->persist_stats.batch_limit = limit;
+}
+
 static void
 persist_round(struct persist *p)
 {
@@ -1272,6 +1296,8 @@ persist_round(struct persist *p)
 	st->records += p->r_lines;
 	st->bytes += p->stage_used;
 	st->last_batch_records = p->r_lines;
+	st->records_per_s = st->last_batch_ns ? p->r_lines * 1000000000ull / st->last_batch_ns : 0;
+	adapt_batch(p, st->last_batch_ns, p->r_lines);
 }
 
 /* ---- END messages ----------------------------------------------------- */
@@ -1466,6 +1492,8 @@ sl_persist_start(struct sl_runtime *rt, char *err, size_t errlen)
 	p->rt = rt;
 	p->fault_rng = 0x9e3779b97f4a7c15ull;
 	p->batch_records = rt->cfg->batch_records ? rt->cfg->batch_records : PERSIST_DEFAULT_RECORDS;
+	p->batch_limit = RTE_MIN(RTE_MAX(rt->cfg->batch_min_records, 1u), p->batch_records);
+	rt->persist_stats.batch_limit = p->batch_limit;
 	p->idle_ns = IDLE_SLEEP_MIN_NS;
 	if (persist_alloc(p) != 0) {
 		snprintf(err, errlen, "out of memory for the persistence buffers (batch_records = %"

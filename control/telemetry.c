@@ -206,6 +206,8 @@ status_persist(struct rte_tel_data *d, const struct sl_persist_stats *p)
 	rte_tel_data_add_dict_u64(row, "fsyncs", rd(&p->fsyncs));
 	rte_tel_data_add_dict_u64(row, "last_batch_records", rd(&p->last_batch_records));
 	rte_tel_data_add_dict_u64(row, "last_batch_ns", rd(&p->last_batch_ns));
+	rte_tel_data_add_dict_u64(row, "batch_limit", rd(&p->batch_limit));
+	rte_tel_data_add_dict_u64(row, "records_per_s", rd(&p->records_per_s));
 	rte_tel_data_add_dict_u64(row, "write_errors", rd(&p->write_errors));
 	rte_tel_data_add_dict_u64(row, "retries", rd(&p->retries));
 	rte_tel_data_add_dict_u64(row, "docs_completed", rd(&p->docs_completed));

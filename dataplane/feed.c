@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <rte_mempool.h>
+#include <rte_pause.h>
 
 #include "dispatch.h"
 #include "feed.h"
@@ -37,6 +38,8 @@ sl_feed_room(struct sl_runtime *rt, const struct sl_backlog *bl, size_t n)
 
 	if (bl->count + need + 1 > SL_BACKLOG_MAX)
 		return false;
+	/* The batch pool has no per-lcore caches (runtime.c), so this counts only
+	 * batches a producer can really get. */
 	return rte_mempool_avail_count(rt->batch_pool) >= need + SL_FEED_RESERVE;
 }
 
@@ -55,9 +58,14 @@ batch_new(struct sl_feed *f)
 	void *obj;
 	struct sl_line_batch *b;
 
-	if (rte_mempool_get(f->rt->batch_pool, &obj) != 0) {
+	/*
+	 * sl_feed_room() said a batch is reachable; should another producer have
+	 * taken it meanwhile, wait for a worker to free one rather than lose a
+	 * line (workers never wait on producers, so this ends).
+	 */
+	while (rte_mempool_get(f->rt->batch_pool, &obj) != 0) {
 		f->starved++;
-		return NULL;
+		rte_pause();
 	}
 	b = obj;
 	b->doc = f->doc;

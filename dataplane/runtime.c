@@ -80,8 +80,15 @@ sl_runtime_create(struct sl_runtime *rt, const struct sl_config *cfg, char *err,
 	if (assign_lcores(rt, err, errlen) < 0)
 		return -1;
 
+	/*
+	 * No per-lcore cache: producers decide whether to accept bytes from the
+	 * pool's free count, and batches freed by workers would otherwise sit in
+	 * the workers' caches, counted but out of a producer's reach (with a
+	 * small pool, most of it). A batch carries up to 64 lines, so one ring
+	 * operation per batch costs little.
+	 */
 	rt->batch_pool = rte_mempool_create("sl_batches", cfg->batches, sizeof(struct sl_line_batch),
-					    32, 0, NULL, NULL, NULL, NULL, socket, 0);
+					    0, 0, NULL, NULL, NULL, NULL, socket, 0);
 	if (rt->batch_pool == NULL) {
 		snprintf(err, errlen, "cannot create the line batch pool (%u x %zu bytes): %s; "
 			 "lower [dataplane] batches or raise memory_mb", cfg->batches,

@@ -67,6 +67,8 @@ struct sl_persist_stats {
 	uint64_t last_batch_ns;
 	uint64_t write_errors, retries;
 	uint64_t docs_completed;
+	uint64_t batch_limit;                        /* the adaptive batch size now (records) */
+	uint64_t records_per_s;                      /* last batch: records / (write + sync time) */
 	/* sink health: unhealthy from the first failed write/sync until a round is durable again */
 	uint64_t unhealthy;                          /* 1 while failing */
 	uint64_t unhealthy_since_ns;                 /* CLOCK_MONOTONIC, valid while unhealthy */

@@ -70,8 +70,10 @@ def main():
             time.sleep(0.2)
         check("the sink is reported unhealthy when the disk fills", unhealthy, json.dumps(persist_view(host)))
         time.sleep(1.5)
+        states = [p.poll() for p in senders.values()]
+        # a document that fit before the disk filled may have completed; none may fail
         check("senders are held back, not failed, while the disk is full",
-              all(p.poll() is None for p in senders.values()), str([p.poll() for p in senders.values()]))
+              any(x is None for x in states) and all(x in (None, 0) for x in states), str(states))
         acked = sum(len(h.ack_coverage(s.messages(), "acme", d, 1)) for d, s in subs.items())
         written = 0
         for d in docs:

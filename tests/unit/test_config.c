@@ -527,6 +527,8 @@ static const struct reject_case rejects[] = {
 	{ "subscriber_queue too big", CT "subscriber_queue = 16777217\n", 8, "[control] subscriber_queue:", "a whole number from 16 to 16777216", NULL },
 	{ "batch_records 0", "[storage]\ndata_dir = /d\nbatch_records = 0\n", 3, "[storage] batch_records:", "a whole number from 1 to 1048576", NULL },
 	{ "batch_records too big", "[storage]\nbatch_records = 1048577\n", 2, "[storage] batch_records:", "a whole number from 1 to 1048576", NULL },
+	{ "batch_target_us 99", "[storage]\nbatch_target_us = 99\n", 2, "[storage] batch_target_us:", "a whole number from 100 to 10000000", NULL },
+	{ "fault_delay_us too big", "[storage]\nfault_delay_us = 1000001\n", 2, "[storage] fault_delay_us:", "a whole number from 0 to 1000000", NULL },
 	{ "fault_eio_percent 51", "[storage]\nfault_eio_percent = 51\n", 2, "[storage] fault_eio_percent:", "a whole number from 0 to 50", NULL },
 	{ "fault_short_percent 51", "[storage]\nfault_short_percent = 51\n", 2, "[storage] fault_short_percent:", "a whole number from 0 to 50", NULL },
 	{ "columns 4097", HEAD "columns = 4097\n", 5, "[tenant.a] columns:", "a whole number from 0 to 4096", NULL },
