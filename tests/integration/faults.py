@@ -9,7 +9,6 @@ usage: faults.py BUILD_DIR SOURCE_DIR
 """
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,25 +33,8 @@ def main():
         if not check("sluiced starts with fault injection on", host.start(), host.log()[-3000:]):
             return
         docs = {f"doc{j}": h.make_doc(3 + j, 15000, bad_every=700, multiline_every=300) for j in range(3)}
-        subs = {d: h.Subscriber(host, "acme", d, 1) for d in docs}
-        check("subscribers connected", all(s.wait_subscribed() for s in subs.values()))
-        senders = {}
-        for d, (data, _) in docs.items():
-            path = os.path.join(host.work, f"{d}.csv")
-            with open(path, "wb") as f:
-                f.write(data)
-            senders[d] = host.popen(host.in_ns([h.tool("client", "sluice-send"), "--quiet", "--tenant", "acme",
-                                                "--token", TOKENS["acme"], "--doc", d, "--rev", "1",
-                                                "--to", f"{h.APPLIANCE_IP}:{h.SLP_PORT}", "--timeout-ms", "120000",
-                                                path]),
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for d, p in senders.items():
-            out, err = p.communicate(timeout=240)
-            check(f"{d}: sluice-send completes on a failing disk", p.returncode == 0, out + err)
-        for d, s in subs.items():
-            s.wait(timeout=60)
-            h.check_doc_acks(check, d, s, "acme", d, 1, docs[d][1])
-            h.check_results_file(check, d, host.data_dir, "acme", d, 1, docs[d][1])
+        subs, senders = h.start_documents(host, "acme", docs)
+        h.finish_documents(check, host, "acme", docs, subs, senders, "on a failing disk")
         rc, st = host.sluicectl("raw /sluice/status")
         pv = st.get("persist", {})
         check("write errors happened and were retried", pv.get("write_errors", 0) > 10 and pv.get("retries", 0) > 10,

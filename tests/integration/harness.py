@@ -254,3 +254,37 @@ def check_results_file(check, label, data_dir, tenant, doc, rev, expect):
           sorted(lines) == sorted(expect) and all(len(v) == 1 for v in lines.values()),
           f"{len(lines)} distinct of {len(expect)}")
     check(f"{label}: results file statuses match", all(lines.get(l, ["?"])[0] == s for l, s in expect.items()))
+
+
+def start_documents(host, tenant, docs, rev=1, timeout_ms=120000):
+    """Subscribe to and send {doc: (bytes, expect)} at once over SLP; returns (subs, senders)."""
+    subs = {d: Subscriber(host, tenant, d, 1) for d in docs}
+    for s in subs.values():
+        s.wait_subscribed()
+    senders = {}
+    for d, (data, _) in docs.items():
+        path = os.path.join(host.work, f"{tenant}-{d}.csv")
+        with open(path, "wb") as f:
+            f.write(data)
+        senders[d] = host.popen(host.in_ns([tool("client", "sluice-send"), "--quiet", "--tenant", tenant,
+                                            "--token", host.tokens[tenant], "--doc", d, "--rev", str(rev),
+                                            "--to", f"{APPLIANCE_IP}:{SLP_PORT}", "--timeout-ms", str(timeout_ms),
+                                            path]),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subs, senders
+
+
+def finish_documents(check, host, tenant, docs, subs, senders, what, rev=1, results=True):
+    """Wait for the senders (exit 0), then check every line ACKed exactly once (and the result files)."""
+    for d, p in senders.items():
+        try:
+            out, err = p.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        check(f"{d}: sluice-send completes {what}", p.returncode == 0, out + err)
+    for d, s in subs.items():
+        s.wait(timeout=60)
+        check_doc_acks(check, d, s, tenant, d, rev, docs[d][1])
+        if results:
+            check_results_file(check, d, host.data_dir, tenant, d, rev, docs[d][1])

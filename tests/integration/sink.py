@@ -48,18 +48,7 @@ def main():
         if not check("sluiced starts", host.start(), host.log()[-3000:]):
             return
         docs = {f"big{j}": h.make_doc(5 + j, 40000, bad_every=1000, width=10) for j in range(3)}
-        subs = {d: h.Subscriber(host, "acme", d, 1) for d in docs}
-        check("subscribers connected", all(s.wait_subscribed() for s in subs.values()))
-        senders = {}
-        for d, (data, _) in docs.items():
-            path = os.path.join(host.work, f"{d}.csv")
-            with open(path, "wb") as f:
-                f.write(data)
-            senders[d] = host.popen(host.in_ns([h.tool("client", "sluice-send"), "--quiet", "--tenant", "acme",
-                                                "--token", TOKENS["acme"], "--doc", d, "--rev", "1",
-                                                "--to", f"{h.APPLIANCE_IP}:{h.SLP_PORT}", "--timeout-ms", "120000",
-                                                path]),
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subs, senders = h.start_documents(host, "acme", docs)
         unhealthy = False
         end = time.time() + 60
         while time.time() < end:
@@ -86,17 +75,7 @@ def main():
 
         r = h.run(["mount", "-o", "remount,size=64m", mnt])
         check("the filesystem is grown", r.returncode == 0, r.stderr)
-        for d, p in senders.items():
-            try:
-                out, err = p.communicate(timeout=120)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                out, err = p.communicate()
-            check(f"{d}: sluice-send completes after the disk recovers", p.returncode == 0, out + err)
-        for d, s in subs.items():
-            s.wait(timeout=60)
-            h.check_doc_acks(check, d, s, "acme", d, 1, docs[d][1])
-            h.check_results_file(check, d, host.data_dir, "acme", d, 1, docs[d][1])
+        h.finish_documents(check, host, "acme", docs, subs, senders, "after the disk recovers")
         pv = persist_view(host)
         check("the sink is healthy again and the unhealthy time was counted",
               pv.get("sink") == "healthy" and pv.get("unhealthy_ms_total", 0) > 0 and pv.get("write_errors", 0) > 0,

@@ -9,7 +9,6 @@ usage: slowdisk.py BUILD_DIR SOURCE_DIR
 """
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -48,30 +47,14 @@ def main():
         first_limit = st.get("persist", {}).get("batch_limit")
         check("the batch starts at batch_min_records", first_limit == 64, json.dumps(st.get("persist")))
         docs = {f"doc{j}": h.make_doc(3 + j, 30000, bad_every=900) for j in range(3)}
-        subs = {d: h.Subscriber(host, "acme", d, 1) for d in docs}
-        check("subscribers connected", all(s.wait_subscribed() for s in subs.values()))
-        senders = {}
-        for d, (data, _) in docs.items():
-            path = os.path.join(host.work, f"{d}.csv")
-            with open(path, "wb") as f:
-                f.write(data)
-            senders[d] = host.popen(host.in_ns([h.tool("client", "sluice-send"), "--quiet", "--tenant", "acme",
-                                                "--token", TOKENS["acme"], "--doc", d, "--rev", "1",
-                                                "--to", f"{h.APPLIANCE_IP}:{h.SLP_PORT}", "--timeout-ms", "120000",
-                                                path]),
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subs, senders = h.start_documents(host, "acme", docs)
         max_limit, max_rss = 0, 0
         while any(p.poll() is None for p in senders.values()):
             rc, st = host.sluicectl("raw /sluice/status")
             max_limit = max(max_limit, st.get("persist", {}).get("batch_limit", 0))
             max_rss = max(max_rss, rss_mb(host.daemon.pid))
             time.sleep(0.2)
-        for d, p in senders.items():
-            out, err = p.communicate(timeout=10)
-            check(f"{d}: sluice-send completes on a slow disk", p.returncode == 0, out + err)
-        for d, s in subs.items():
-            s.wait(timeout=60)
-            h.check_doc_acks(check, d, s, "acme", d, 1, docs[d][1])
+        h.finish_documents(check, host, "acme", docs, subs, senders, "on a slow disk", results=False)
         check("the adaptive batch grew under the target latency", max_limit >= 512, f"max batch_limit {max_limit}")
         rc, dr = host.sluicectl("drops")
         check("senders were throttled by credit (frames refused under pressure)",
