@@ -334,6 +334,26 @@ static bool all_bytes(const char *s, size_t len, bool spaces_ok)
 	return true;
 }
 
+/* An absolute path of printable ASCII, at most max bytes. 0, or -1 after fail(). */
+static int check_abs_path(const struct loader *ld, const struct sl_ini_item *it, const char *exp,
+			  const char *not_absolute, size_t max)
+{
+	const char *v = it->value;
+	size_t len = strlen(v);
+
+	if (len == 0)
+		return fail(ld, it->line, it->section, it->key, exp, "empty");
+	if (v[0] != '/')
+		return fail(ld, it->line, it->section, it->key, exp, "\"%.64s\" %s", v, not_absolute);
+	if (len > max)
+		return fail(ld, it->line, it->section, it->key, exp,
+			    "path is %zu bytes long, the limit is %zu", len, max);
+	if (!all_bytes(v, len, true))
+		return fail(ld, it->line, it->section, it->key, exp,
+			    "path contains a control or non-ASCII character");
+	return 0;
+}
+
 bool sl_name_valid(const char *s, size_t len)
 {
 	if (s == NULL || len == 0 || len > SL_NAME_MAX || s[0] == '.')
@@ -595,17 +615,8 @@ static int set_string(const struct loader *ld, const struct sl_ini_item *it,
 		}
 		break;
 	case V_PATH:
-		if (len == 0)
-			return fail(ld, it->line, it->section, it->key, exp, "empty");
-		if (v[0] != '/')
-			return fail(ld, it->line, it->section, it->key, exp,
-				    "\"%.64s\" is not an absolute path", v);
-		if (len > max)
-			return fail(ld, it->line, it->section, it->key, exp,
-				    "path is %zu bytes long, the limit is %zu", len, max);
-		if (!all_bytes(v, len, true))
-			return fail(ld, it->line, it->section, it->key, exp,
-				    "path contains a control or non-ASCII character");
+		if (check_abs_path(ld, it, exp, "is not an absolute path", max) != 0)
+			return -1;
 		break;
 	case V_ADDR: {
 		struct in_addr a;
@@ -647,17 +658,8 @@ static int set_string(const struct loader *ld, const struct sl_ini_item *it,
 				return 0;
 			}
 		}
-		if (len == 0)
-			return fail(ld, it->line, it->section, it->key, exp, "empty");
-		if (v[0] != '/')
-			return fail(ld, it->line, it->section, it->key, exp,
-				    "\"%.64s\" is neither a built-in processor nor an absolute path", v);
-		if (len > max)
-			return fail(ld, it->line, it->section, it->key, exp,
-				    "path is %zu bytes long, the limit is %zu", len, max);
-		if (!all_bytes(v, len, true))
-			return fail(ld, it->line, it->section, it->key, exp,
-				    "path contains a control or non-ASCII character");
+		if (check_abs_path(ld, it, exp, "is neither a built-in processor nor an absolute path", max) != 0)
+			return -1;
 		if (len < 4 || strcmp(v + len - 3, ".so") != 0 || v[len - 4] == '/')
 			return fail(ld, it->line, it->section, it->key, exp,
 				    "\"%.64s\" does not name a .so file", v);
