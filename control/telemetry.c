@@ -526,6 +526,13 @@ cmd_workers(const char *cmd __rte_unused, const char *params __rte_unused, struc
 		rte_tel_data_add_dict_u64(d, "batch_us_p90", sl_lat_quantile(h, 0.90));
 		rte_tel_data_add_dict_u64(d, "batch_us_p99", sl_lat_quantile(h, 0.99));
 		rte_tel_data_add_dict_u64(d, "batch_us_max", sl_lat_quantile(h, 1.0));
+		/* the part of it spent queued, before a worker started the batch */
+		memset(h, 0, sizeof(h));
+		for (unsigned w = 0; w < rt->n_workers; w++)
+			for (unsigned b = 0; b < SL_LAT_BUCKETS; b++)
+				h[b] += rd(&rt->worker_stats[w].wait_us[b]);
+		rte_tel_data_add_dict_u64(d, "wait_us_p50", sl_lat_quantile(h, 0.50));
+		rte_tel_data_add_dict_u64(d, "wait_us_p99", sl_lat_quantile(h, 0.99));
 	}
 	for (unsigned w = 0; w < rt->n_workers; w++) {
 		struct sl_worker_state *ws = &rt->workers[w];

@@ -50,6 +50,7 @@ struct sl_worker_stats {
 	uint64_t result_retries;                     /* result ring full: waited on persistence */
 	uint64_t heartbeat;                          /* bumped every loop: liveness */
 	uint64_t batch_us[SL_LAT_BUCKETS];           /* completion time of line batches, dispatch to results */
+	uint64_t wait_us[SL_LAT_BUCKETS];            /* queueing: dispatch to the worker starting the batch */
 } __rte_cache_aligned;
 
 /* per tenant, per producer-or-worker: indexed [tenant] in arrays owned by one thread */

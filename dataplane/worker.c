@@ -258,6 +258,7 @@ start_batch(struct worker *W, unsigned slot)
 	struct sl_line_batch *lb = inf->lb;
 	struct sl_result_batch *rb;
 
+	W->st->wait_us[sl_lat_bucket((t0 - lb->enq_tsc) * 1000000 / rte_get_tsc_hz())]++;
 	inf->rb[0] = rb = rb_new(W, lb, lb->first_line);
 	inf->n_rb = 1;
 

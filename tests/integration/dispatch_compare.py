@@ -50,6 +50,7 @@ def run_policy(policy, docs=150, lines=16, gap=0.04, min_ms=1, max_ms=100, worke
         result = {"policy": policy, "ok": ok, "seconds": elapsed,
                   "p50_us": w.get("batch_us_p50"), "p90_us": w.get("batch_us_p90"),
                   "p99_us": w.get("batch_us_p99"), "max_us": w.get("batch_us_max"),
+                  "wait_p50_us": w.get("wait_us_p50"), "wait_p99_us": w.get("wait_us_p99"),
                   "dispatch": w.get("dispatch"),
                   "lines_per_worker": [v.get("lines", 0) for k, v in sorted(w.items())
                                        if k.startswith("worker") and isinstance(v, dict)]}
