@@ -592,21 +592,45 @@ run_status(struct ctl *c)
 	return 0;
 }
 
-static int
-run_paged(struct ctl *c, const char *cmd, void (*print)(json_t *))
+/* The dict a command returns under its own name (the part before any ','), or NULL. */
+static json_t *
+tel_dict(struct ctl *c, const char *cmd)
 {
-	json_t *all = tel_paged(c, cmd);
+	char name[MAX_CMD_LEN];
+	json_t *reply, *d;
 
+	snprintf(name, sizeof(name), "%s", cmd);
+	name[strcspn(name, ",")] = '\0';
+	reply = tel_request(c, cmd);
+	d = json_incref(json_object_get(reply, name));
+	json_decref(reply);
+	if (!json_is_object(d)) {
+		json_decref(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* --json: the reply as {cmd: value}; otherwise print it for a person. Takes d. */
+static int
+emit(struct ctl *c, const char *cmd, json_t *d, void (*print)(json_t *))
+{
 	if (c->json) {
-		json_t *wrapped = json_pack("{s:O}", cmd, all);
+		json_t *wrapped = json_pack("{s:O}", cmd, d);
 
 		print_json(wrapped);
 		json_decref(wrapped);
-	} else {
-		print(all);
+	} else if (print != NULL) {
+		print(d);
 	}
-	json_decref(all);
+	json_decref(d);
 	return 0;
+}
+
+static int
+run_paged(struct ctl *c, const char *cmd, void (*print)(json_t *))
+{
+	return emit(c, cmd, tel_paged(c, cmd), print);
 }
 
 static int
@@ -619,34 +643,19 @@ run_drops(struct ctl *c, const char *rx)
 		snprintf(cmd, sizeof(cmd), "/sluice/drops,%s", rx);
 	else
 		snprintf(cmd, sizeof(cmd), "/sluice/drops");
-	{
-		json_t *reply = tel_request(c, cmd);
-
-		d = json_incref(json_object_get(reply, "/sluice/drops"));
-		json_decref(reply);
-	}
-	if (!json_is_object(d)) {
+	if ((d = tel_dict(c, cmd)) == NULL) {
 		if (rx != NULL)
 			die("'%s' was refused: there is no rx lcore %s (see 'sluicectl lcores' for"
 			    " the rx lcores, numbered from 0)", cmd, rx);
 		die("'%s' got no answer from the process with file prefix '%s': is it sluiced?",
 		    cmd, c->prefix);
 	}
-	if (c->json) {
-		json_t *wrapped = json_pack("{s:O}", cmd, d);
-
-		print_json(wrapped);
-		json_decref(wrapped);
-	} else {
-		print_drops(d);
-	}
-	json_decref(d);
-	return 0;
+	return emit(c, cmd, d, print_drops);
 }
 
 /* rank, key, count of a /sluice/topk reply: parallel arrays "keys" and "counts". */
 static void
-print_topk(const json_t *d)
+print_topk(json_t *d)
 {
 	const json_t *keys = json_object_get(d, "keys");
 	const json_t *counts = json_object_get(d, "counts");
@@ -681,30 +690,18 @@ static int
 run_topk(struct ctl *c, const char *tenant)
 {
 	char cmd[MAX_CMD_LEN];
-	json_t *reply, *d;
+	json_t *d;
 
 	snprintf(cmd, sizeof(cmd), "/sluice/topk,%s", tenant);
-	reply = tel_request(c, cmd);
-	d = json_incref(json_object_get(reply, "/sluice/topk"));
-	json_decref(reply);
-	if (!json_is_object(d))
+	if ((d = tel_dict(c, cmd)) == NULL)
 		die("'%s' was refused: sluiced has no tenant named '%s' (see 'sluicectl tenants';"
 		    " names are case-sensitive)", cmd, tenant);
-	if (c->json) {
-		json_t *wrapped = json_pack("{s:O}", cmd, d);
-
-		print_json(wrapped);
-		json_decref(wrapped);
-	} else {
-		print_topk(d);
-	}
-	json_decref(d);
-	return 0;
+	return emit(c, cmd, d, print_topk);
 }
 
 /* The worker pool: a line of totals, then one row per worker. */
 static void
-print_workers(const json_t *d)
+print_workers(json_t *d)
 {
 	const char *key;
 	json_t *v;
@@ -738,34 +735,21 @@ static int
 run_workers(struct ctl *c, const char *kill)
 {
 	char cmd[MAX_CMD_LEN];
-	const char *name = kill != NULL ? "/sluice/workers/kill" : "/sluice/workers";
-	json_t *reply, *d;
+	json_t *d;
 
 	if (kill != NULL)
 		snprintf(cmd, sizeof(cmd), "/sluice/workers/kill,%s", kill);
 	else
 		snprintf(cmd, sizeof(cmd), "/sluice/workers");
-	reply = tel_request(c, cmd);
-	d = json_incref(json_object_get(reply, name));
-	json_decref(reply);
-	if (!json_is_object(d)) {
+	if ((d = tel_dict(c, cmd)) == NULL) {
 		if (kill != NULL)
 			die("'%s' was refused: no worker %s, or it is down already and restarting"
 			    " (see 'sluicectl workers')", cmd, kill);
 		die("'%s' got no answer from the process with file prefix '%s': is it sluiced?", cmd, c->prefix);
 	}
-	if (c->json) {
-		json_t *wrapped = json_pack("{s:O}", cmd, d);
-
-		print_json(wrapped);
-		json_decref(wrapped);
-	} else if (kill != NULL) {
+	if (kill != NULL && !c->json)
 		printf("worker %s told to crash: its lines go to the other workers, the supervisor restarts it\n", kill);
-	} else {
-		print_workers(d);
-	}
-	json_decref(d);
-	return 0;
+	return emit(c, cmd, d, kill != NULL ? NULL : print_workers);
 }
 
 static int

@@ -218,8 +218,10 @@ finish(struct worker *W, unsigned slot)
 	W->st->lines += n;
 	W->st->ok += ok;
 	W->st->errors += n - ok;
-	sl_tenant_row(W->rt, sl_row_worker(W->rt, W->w))[lb->tenant].lines_ok += ok;
-	sl_tenant_row(W->rt, sl_row_worker(W->rt, W->w))[lb->tenant].lines_error += n - ok;
+	struct sl_tenant_stats *ts = &sl_tenant_row(W->rt, sl_row_worker(W->rt, W->w))[lb->tenant];
+
+	ts->lines_ok += ok;
+	ts->lines_error += n - ok;
 	inf->used = 0;
 	inf->lb = NULL;
 	inf->n_rb = 0;

@@ -20,12 +20,8 @@ check = h.Checks()
 
 
 def main():
-    host = h.TestHost("flt", TOKENS)
-    with open(host.conf) as f:
-        conf = f.read().replace("[storage]\n", "[storage]\nfault_eio_percent = 10\nfault_short_percent = 20\n"
-                                "batch_records = 256\n")
-    with open(host.conf, "w") as f:
-        f.write(conf)
+    host = h.TestHost("flt", TOKENS, extra_storage="fault_eio_percent = 10\nfault_short_percent = 20\n"
+                                                  "batch_records = 256\n")
     try:
         r = host.net_up()
         if not check("test host namespace created", r.returncode == 0, r.stderr):

@@ -79,13 +79,13 @@ class TestHost:
     """A sluiced on one end of a veth pair, a network namespace on the other."""
 
     def __init__(self, name, tenants, rx_lcores=1, workers=10, extra_dataplane="", tenant_extra="",
-                 per_tenant=None):
+                 per_tenant=None, extra_storage="", data_dir=None):
         pid = os.getpid()
         self.ns = f"{name}-{pid}"[:15]
         self.ifc = f"{name[:4]}{pid}"[:13]
         self.prefix = f"sluice-{name}-{pid}"
         self.work = tempfile.mkdtemp(prefix=f"sluice-{name}-")
-        self.data_dir = os.path.join(self.work, "data")
+        self.data_dir = data_dir or os.path.join(self.work, "data")
         self.ws_port = free_port()
         self.url = f"ws://127.0.0.1:{self.ws_port}"
         self.tokens = tenants
@@ -99,7 +99,7 @@ class TestHost:
                     f"rx_lcores = {rx_lcores}\nworkers_per_socket = {workers}\nidle = adaptive\n"
                     f"no_huge = true\nmemory_mb = 1024\nfile_prefix = {self.prefix}\n{extra_dataplane}\n"
                     f"[control]\nlisten = 127.0.0.1\nport = {self.ws_port}\n\n"
-                    f"[storage]\ndata_dir = {self.data_dir}\n\n")
+                    f"[storage]\ndata_dir = {self.data_dir}\n{extra_storage}\n")
             for t, tok in tenants.items():
                 own = (per_tenant or {}).get(t, "")
                 cols = "" if "columns" in own else "columns = 4\n"

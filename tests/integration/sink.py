@@ -34,13 +34,7 @@ def main():
     r = h.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt])
     if not check("a 3 MiB tmpfs is mounted for the data directory", r.returncode == 0, r.stderr):
         return
-    host = h.TestHost("sink", TOKENS)
-    # the data directory lives on the small filesystem
-    with open(host.conf) as f:
-        conf = f.read().replace(f"data_dir = {host.data_dir}", f"data_dir = {mnt}/data")
-    with open(host.conf, "w") as f:
-        f.write(conf)
-    host.data_dir = os.path.join(mnt, "data")
+    host = h.TestHost("sink", TOKENS, data_dir=os.path.join(mnt, "data"))   # on the small filesystem
     try:
         r = host.net_up()
         if not check("test host namespace created", r.returncode == 0, r.stderr):

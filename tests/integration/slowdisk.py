@@ -31,12 +31,9 @@ def rss_mb(pid):
 
 def main():
     # few line batches (256 x 64 lines): the documents cannot all sit in memory, credit must shrink
-    host = h.TestHost("slow", TOKENS, extra_dataplane="batches = 256\n")
-    with open(host.conf) as f:
-        conf = f.read().replace("[storage]\n", "[storage]\nfault_delay_us = 40000\nbatch_min_records = 64\n"
-                                "batch_records = 2048\nbatch_target_us = 200000\n")
-    with open(host.conf, "w") as f:
-        f.write(conf)
+    host = h.TestHost("slow", TOKENS, extra_dataplane="batches = 256\n",
+                      extra_storage="fault_delay_us = 40000\nbatch_min_records = 64\nbatch_records = 2048\n"
+                                    "batch_target_us = 200000\n")
     try:
         r = host.net_up()
         if not check("test host namespace created", r.returncode == 0, r.stderr):
