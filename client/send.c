@@ -7,14 +7,28 @@
  *
  *   OPEN    resend OPEN every 200 ms until ACCEPT or REJECT;
  *   DATA    selective repeat. The document is cut into frames at fixed
- *           offsets k * payload. New frames go out while they fit in the
- *           appliance's window (acked .. acked + window). The appliance
+ *           offsets base + k * payload (base is where the appliance told
+ *           us to start: 0, or a resume offset). New frames go out while
+ *           they fit in the appliance's window (acked .. acked + window). The appliance
  *           keeps out-of-order frames and NAKs the byte ranges it misses:
  *           we resend exactly the frames covering a NAKed range, each at
  *           most once per nak_guard so a repeated NAK cannot cause a
  *           storm. If `acked` does not move for one RTO we resend only the
  *           frame at `acked` (a probe), doubling the RTO up to 2 s;
  *   FIN     resend FIN every 200 ms until DONE.
+ *
+ * Resuming. The appliance reports `durable` in every ACCEPT, STATUS and
+ * NAK: the leading bytes whose lines it has persisted. If it restarts it
+ * forgets the stream and answers our next DATA or FIN with REJECT 6
+ * (UNKNOWN_STREAM), or says REJECT 10 (SHUTDOWN) on its way down. Neither
+ * is final once data has started: we go back to OPEN with the RESUME flag
+ * under a new session (replies still in flight for the old one are then
+ * ignored), every 200 ms, and the appliance answers with ACCEPT at the
+ * offset it made durable (we re-cut the frames from there and send the
+ * rest, then FIN for the whole document as usual), or with the DONE of a
+ * revision that had already completed. While it is down we hear nothing
+ * and keep probing as for any outage, so the probe is what meets the
+ * restarted appliance and draws the REJECT 6.
  *
  * A tail-loss probe covers the case the NAK cannot: when the last frames
  * of a burst are lost the appliance holds nothing beyond the gap, so it
@@ -26,7 +40,8 @@
  *
  * Control frames carry no CRC of their own (only DATA payloads do), so a
  * reply is checked for plausibility before it moves anything: positions
- * are always frame boundaries and never beyond what we sent.
+ * are always frame boundaries and never beyond what we sent, and durable
+ * is never beyond the position.
  *
  * All state lives in a struct sender on the caller's stack (plus one
  * per-frame array on the heap): no globals, so several threads may send
@@ -65,6 +80,7 @@
 #define PROGRESS_EVERY_NS (250 * MS)
 #define RCVBUF_BYTES (1 << 20)           /* a burst of STATUS replies must not overflow */
 #define SNDBUF_BYTES (4 << 20)
+#define RESUME_SAME_POINT_MAX 8          /* resumes in a row that make no headway: give up */
 
 enum phase { PHASE_OPEN, PHASE_DATA, PHASE_FIN };
 
@@ -89,10 +105,21 @@ struct sender {
 	uint32_t session, stream_id;
 	enum phase phase;
 
+	/* Resuming. */
+	bool resume_flag;                /* OPENs carry SLP_F_RESUME */
+	bool reopening;                  /* we lost the stream mid-document: any ACCEPT is a resume */
+	uint64_t lost_at;                /* acked when the stream was lost, for messages */
+	uint16_t lost_code;              /* and the REJECT code that told us */
+	uint64_t busy_since;             /* first REJECT 4/10/12 to a resume OPEN in a row; 0 = none */
+	unsigned stuck_resumes;          /* resumes in a row not beyond the previous one */
+
 	/* Selective-repeat state. Byte positions, except where named *_frame. */
-	uint64_t nframes;
-	struct frame_state *fs;          /* nframes entries */
+	uint64_t base;                   /* offset of frame 0: the ACCEPT position */
+	uint64_t nframes;                /* frames from base to the end */
+	struct frame_state *fs;          /* nframes entries (+1) */
 	uint64_t acked;                  /* the appliance holds every byte before this */
+	uint64_t durable;                /* ... and has persisted every line before this */
+	uint64_t confirmed_hi;           /* highest acked told to on_confirmed */
 	uint32_t window;                 /* bytes past acked we may send; 0 = pause */
 	uint64_t next_frame;             /* first frame never sent */
 	uint64_t progress_ns;            /* when acked last moved (or the window reopened) */
@@ -146,7 +173,13 @@ static const char *errstr(int err, char *buf, size_t cap)
 
 static uint64_t frame_start(const struct sender *s, uint64_t k)
 {
-	return k * s->payload;
+	return s->base + k * s->payload;
+}
+
+/* The frame holding byte pos (base <= pos < len). */
+static uint64_t frame_of(const struct sender *s, uint64_t pos)
+{
+	return (pos - s->base) / s->payload;
 }
 
 static size_t frame_len(const struct sender *s, uint64_t k)
@@ -162,17 +195,30 @@ static uint64_t sent_hi(const struct sender *s)
 }
 
 /*
- * Could the appliance really have said this position? It counts
- * contiguous bytes of whole frames, so it is a frame boundary (or the
- * end), and it cannot exceed what we sent. Anything else is a reply
+ * Could the appliance really have said this position and durable offset?
+ * It counts contiguous bytes of whole frames from where it accepted us,
+ * so the position is a frame boundary (or the end), at or past base, and
+ * it cannot exceed what we sent; durable lines are a part of what it
+ * holds, so durable cannot exceed the position. Anything else is a reply
  * corrupted in flight (control frames have no CRC) or a confused peer;
  * moving `acked` on it would skip bytes, so we ignore the frame.
  */
-static bool position_plausible(const struct sender *s, uint64_t pos)
+static bool position_plausible(const struct sender *s, uint64_t pos, uint64_t durable)
 {
-	if (pos > sent_hi(s))
+	if (pos < s->base || pos > sent_hi(s) || durable > pos)
 		return false;
-	return pos % s->payload == 0 || pos == s->len;
+	return (pos - s->base) % s->payload == 0 || pos == s->len;
+}
+
+/* Tell the caller about newly confirmed bytes. After a resume acked goes
+ * back to the durable offset and climbs again: count each byte once. */
+static void confirm_upto(struct sender *s, uint64_t pos)
+{
+	if (pos <= s->confirmed_hi)
+		return;
+	if (s->o->on_confirmed)
+		s->o->on_confirmed(s->o->on_confirmed_arg, pos - s->confirmed_hi);
+	s->confirmed_hi = pos;
 }
 
 /* The resend guard: how long one frame is left alone after a (re)send. */
@@ -250,7 +296,8 @@ static int send_frame(struct sender *s, size_t n)
 static int send_open(struct sender *s, uint64_t now)
 {
 	const struct sl_send_opts *o = s->o;
-	size_t n = slp_encode_open(s->frame, sizeof s->frame, s->session, o->revision,
+	uint16_t flags = s->resume_flag ? SLP_F_RESUME : 0;
+	size_t n = slp_encode_open(s->frame, sizeof s->frame, flags, s->session, o->revision,
 				   o->tenant, strlen(o->tenant), o->token, strlen(o->token),
 				   o->doc, strlen(o->doc));
 	if (s->opens_sent++ == 0)
@@ -305,7 +352,7 @@ static int probe(struct sender *s, uint64_t k, uint64_t now)
  */
 static int pump(struct sender *s, uint64_t now)
 {
-	uint64_t acked_frame = s->acked / s->payload;
+	uint64_t acked_frame = frame_of(s, s->acked);
 
 	if (now >= s->rto_at) {
 		/* Nothing moved for one RTO: the frame at acked (or the reply to
@@ -344,11 +391,14 @@ static int pump(struct sender *s, uint64_t now)
 
 /* ---- receiving ------------------------------------------------------- */
 
-/* ACCEPT (again), STATUS and NAK all carry position and window. */
-static void on_position(struct sender *s, uint64_t pos, uint32_t window, uint64_t now)
+/* ACCEPT (again), STATUS and NAK all carry position, window and durable. */
+static void on_position(struct sender *s, uint64_t pos, uint32_t window, uint64_t durable,
+			uint64_t now)
 {
 	if (pos < s->acked)
 		return;         /* an old reply overtaken by a newer one */
+	if (durable > s->durable)
+		s->durable = durable;
 	bool reopened = s->window == 0 && window > 0;
 	s->window = window;
 	if (pos > s->acked) {
@@ -360,12 +410,11 @@ static void on_position(struct sender *s, uint64_t pos, uint32_t window, uint64_
 		 * it the NAK guard, until NAKs go unanswered.) Karn: only a frame
 		 * sent once gives an honest sample.
 		 */
-		const struct frame_state *f = &s->fs[s->acked / s->payload];
+		const struct frame_state *f = &s->fs[frame_of(s, s->acked)];
 		if (f->sends == 1 && now > f->sent_ns)
 			rtt_sample(s, now - f->sent_ns);
-		if (s->o->on_confirmed)
-			s->o->on_confirmed(s->o->on_confirmed_arg, pos - s->acked);
 		s->acked = pos;
+		confirm_upto(s, pos);
 		on_progress(s, now);
 	} else if (reopened) {
 		on_progress(s, now);
@@ -381,7 +430,7 @@ static int on_nak(struct sender *s, uint64_t gap, uint32_t gap_len, uint64_t now
 	gap = max_u64(gap, s->acked);
 	if (gap >= end)
 		return 0;
-	uint64_t first = gap / s->payload, last = (end - 1) / s->payload;
+	uint64_t first = frame_of(s, gap), last = frame_of(s, end - 1);
 	if (last - first >= NAK_RESEND_MAX)
 		last = first + NAK_RESEND_MAX - 1;
 	uint64_t guard = nak_guard(s);
@@ -404,6 +453,137 @@ static int finish_refused(struct sender *s, uint16_t code, const char *reason, s
 	return 1;
 }
 
+/* DONE: the final word on the document, with its line counts. */
+static int finish_done(struct sender *s, const struct slp_frame *f)
+{
+	s->res->lines = f->u.done.lines;
+	s->res->ok = f->u.done.ok;
+	s->res->errors = f->u.done.errors;
+	if (f->u.done.code != SLP_OK)
+		return finish_refused(s, f->u.done.code, f->u.done.reason, f->u.done.reason_len);
+	s->res->code = SLP_OK;
+	/* A DONE answering a resume OPEN covers bytes this run never sent. */
+	s->acked = s->len;
+	confirm_upto(s, s->len);
+	set_reason(s->res, "ok");
+	return 0;
+}
+
+/* A fresh random session, different from the current one. */
+static int new_session(struct sender *s)
+{
+	uint32_t old = s->session;
+	do {
+		if (getrandom(&s->session, sizeof s->session, 0) != sizeof s->session) {
+			char eb[128];
+			set_reason(s->res, "cannot pick a random session id: %s",
+				   errstr(errno, eb, sizeof eb));
+			return -1;
+		}
+	} while (s->session == old);
+	s->opens_sent = 0;
+	return 0;
+}
+
+/*
+ * The appliance lost our stream (REJECT 6: it restarted and forgot it;
+ * REJECT 10: it is stopping). Go back to OPEN, now with RESUME, under a
+ * new session: every reply still in flight for the old stream then fails
+ * the session check instead of being mistaken for an answer. The first
+ * OPEN goes out at once; the timeout keeps counting from the last frame
+ * heard, so an appliance that never comes back still fails the send.
+ */
+static int lose_stream(struct sender *s, uint16_t code, uint64_t now)
+{
+	s->lost_at = s->acked;
+	s->lost_code = code;
+	s->phase = PHASE_OPEN;
+	s->resume_flag = true;
+	s->reopening = true;
+	s->busy_since = 0;
+	s->window = 0;
+	s->ctl_at = now;
+	return new_session(s);
+}
+
+/*
+ * REJECT 4, 10 or 12 to a resume OPEN: the old stream of this document
+ * may still be open on the appliance (it lingers until it idles out), or
+ * the appliance is still stopping. Try again every 200 ms, each time with
+ * a new session (the appliance answers a repeated OPEN of the same session
+ * with the same REJECT), until the timeout has passed since the first of
+ * these refusals.
+ */
+static int open_busy(struct sender *s, const struct slp_frame *f, uint64_t now)
+{
+	if (s->busy_since == 0) {
+		s->busy_since = now;
+	} else if (now - s->busy_since >= s->timeout_ns) {
+		s->res->code = f->u.reject.code;
+		set_reason(s->res, "%s still refuses to resume after %u ms: %.*s (code %u); "
+			   "another stream of this document may still be open there, retry later",
+			   s->peer, (unsigned)(s->timeout_ns / MS), (int)f->u.reject.reason_len,
+			   f->u.reject.reason, f->u.reject.code);
+		return 1;
+	}
+	if (new_session(s) < 0)
+		return -1;
+	s->ctl_at = now + CTL_RESEND_NS;
+	return 2;
+}
+
+/*
+ * ACCEPT to our OPEN: the stream starts at the appliance's position, 0
+ * for a new revision or the durable offset X for a resumed one. Frames
+ * are cut from there (X need not be a multiple of the payload size), and
+ * everything we knew about frames in flight belongs to the old stream.
+ */
+static int on_accept(struct sender *s, const struct slp_frame *f, uint64_t now)
+{
+	uint64_t pos = f->u.status.position, durable = f->u.status.durable;
+	/* A plain OPEN starts a new revision at a frame boundary (normally 0);
+	 * a resume OPEN may start anywhere up to the end. */
+	bool boundary = pos % s->payload == 0 || pos == s->len;
+	if (pos > s->len || durable > pos || (!s->resume_flag && !boundary)) {
+		s->res->ignored++;
+		return 2;
+	}
+	if (s->resume_flag && (s->reopening || pos > 0)) {
+		/* An appliance that crashes on some line resumes at the same
+		 * place over and over: do not loop forever. */
+		if (s->res->resumes > 0 && pos <= s->res->resumed_from)
+			s->stuck_resumes++;
+		else
+			s->stuck_resumes = 0;
+		if (s->stuck_resumes >= RESUME_SAME_POINT_MAX) {
+			set_reason(s->res, "%s restarted %u times in a row without making durable "
+				   "anything past byte %" PRIu64 " of %" PRIu64 ": the lines after it "
+				   "may be what brings it down; see its log", s->peer,
+				   s->stuck_resumes + 1, pos, s->len);
+			return -1;
+		}
+		s->res->resumes++;
+		s->res->resumed_from = pos;
+	}
+	s->stream_id = f->h.stream_id;
+	s->base = pos;
+	s->acked = pos;
+	s->durable = durable;
+	/* Never more frames than from offset 0, which s->fs was sized for. */
+	s->nframes = (s->len - pos + s->payload - 1) / s->payload;
+	memset(s->fs, 0, (s->nframes + 1) * sizeof *s->fs);
+	s->next_frame = 0;
+	s->window = f->u.status.window;
+	s->phase = PHASE_DATA;
+	s->reopening = false;
+	s->busy_since = 0;
+	if (s->opens_sent == 1)
+		rtt_sample(s, now - s->open_sent_ns);
+	on_progress(s, now);
+	confirm_upto(s, pos);
+	return 2;
+}
+
 /*
  * Handle one datagram. Returns 2 to keep going, or the final result
  * (0 confirmed, 1 refused, -1 local failure) of sl_send_document.
@@ -421,59 +601,60 @@ static int on_frame(struct sender *s, const uint8_t *buf, size_t n, uint64_t now
 
 	switch (f.h.type) {
 	case SLP_ACCEPT:
-		if (s->phase == PHASE_OPEN) {
-			uint64_t pos = f.u.status.position;
-			if (pos > s->len || (pos % s->payload != 0 && pos != s->len)) {
-				s->res->ignored++;
-				return 2;
-			}
-			s->stream_id = f.h.stream_id;
-			s->acked = pos;
-			s->next_frame = pos / s->payload + (pos == s->len && pos % s->payload ? 1 : 0);
-			s->window = f.u.status.window;
-			s->phase = PHASE_DATA;
-			if (s->opens_sent == 1)
-				rtt_sample(s, now - s->open_sent_ns);
-			on_progress(s, now);
-			return 2;
-		}
+		if (s->phase == PHASE_OPEN)
+			return on_accept(s, &f, now);
 		/* A duplicate ACCEPT (we sent OPEN more than once) is a STATUS. */
 		/* fall through */
 	case SLP_STATUS:
-		if (!position_plausible(s, f.u.status.position)) {
+		if (s->phase == PHASE_OPEN)
+			return 2;       /* no stream yet: nothing it could be about */
+		if (!position_plausible(s, f.u.status.position, f.u.status.durable)) {
 			s->res->ignored++;
 			return 2;
 		}
-		if (s->phase == PHASE_DATA)
-			on_position(s, f.u.status.position, f.u.status.window, now);
+		on_position(s, f.u.status.position, f.u.status.window, f.u.status.durable, now);
 		return 2;
 	case SLP_NAK:
 		s->res->naks_received++;
-		if (!position_plausible(s, f.u.nak.position)) {
+		if (s->phase == PHASE_OPEN)
+			return 2;
+		if (!position_plausible(s, f.u.nak.position, f.u.nak.durable)) {
 			s->res->ignored++;
 			return 2;
 		}
+		on_position(s, f.u.nak.position, f.u.nak.window, f.u.nak.durable, now);
 		if (s->phase != PHASE_DATA)
 			return 2;
-		on_position(s, f.u.nak.position, f.u.nak.window, now);
 		return on_nak(s, f.u.nak.gap_offset, f.u.nak.gap_len, now) < 0 ? -1 : 2;
-	case SLP_REJECT:
-		return finish_refused(s, f.u.reject.code, f.u.reject.reason, f.u.reject.reason_len);
-	case SLP_DONE:
-		if (f.u.done.code != SLP_OK) {
-			if (s->phase == PHASE_OPEN)
+	case SLP_REJECT: {
+		uint16_t code = f.u.reject.code;
+		if (s->phase != PHASE_OPEN &&
+		    (code == SLP_E_UNKNOWN_STREAM || code == SLP_E_SHUTDOWN)) {
+			/* The appliance restarted or is stopping: resume, not fail. */
+			if (f.h.stream_id != s->stream_id) {
+				s->res->ignored++;
 				return 2;
-			return finish_refused(s, f.u.done.code, f.u.done.reason,
-					      f.u.done.reason_len);
+			}
+			return lose_stream(s, code, now) < 0 ? -1 : 2;
 		}
+		if (s->phase == PHASE_OPEN && s->resume_flag &&
+		    (code == SLP_E_TOO_MANY_STREAMS || code == SLP_E_TENANT_STREAMS ||
+		     code == SLP_E_SHUTDOWN))
+			return open_busy(s, &f, now);
+		return finish_refused(s, code, f.u.reject.reason, f.u.reject.reason_len);
+	}
+	case SLP_DONE:
+		if (s->phase == PHASE_OPEN) {
+			/* To a resume OPEN: this revision completed before (perhaps
+			 * its DONE to us was lost), and this is its result. To a
+			 * plain OPEN a DONE means nothing. */
+			return s->resume_flag ? finish_done(s, &f) : 2;
+		}
+		if (f.u.done.code != SLP_OK)
+			return finish_done(s, &f);
 		if (s->phase != PHASE_FIN)
 			return 2;       /* a document cannot be complete before FIN */
-		s->res->code = SLP_OK;
-		s->res->lines = f.u.done.lines;
-		s->res->ok = f.u.done.ok;
-		s->res->errors = f.u.done.errors;
-		set_reason(s->res, "ok");
-		return 0;
+		return finish_done(s, &f);
 	default:
 		return 2;       /* sender-side frame types: not ours to handle */
 	}
@@ -515,13 +696,19 @@ static int timed_out(struct sender *s)
 	unsigned ms = (unsigned)(s->timeout_ns / MS);
 	const char *hint = s->refused ?
 		" (the host answered 'port unreachable': nothing listens on that port)" : "";
-	if (s->phase == PHASE_OPEN)
+	if (s->phase == PHASE_OPEN && s->reopening)
+		set_reason(s->res, "%s lost the stream at byte %" PRIu64 " of %" PRIu64 " (REJECT %u) "
+			   "and did not answer the resume OPEN for %u ms; when it is back, resend "
+			   "with --resume, same revision%s", s->peer, s->lost_at, s->len,
+			   s->lost_code, ms, hint);
+	else if (s->phase == PHASE_OPEN)
 		set_reason(s->res, "no answer from %s after %u ms: is sluiced running and the "
 			   "address right?%s", s->peer, ms, hint);
 	else
-		set_reason(s->res, "%s stopped answering: nothing heard for %u ms "
-			   "(%" PRIu64 " of %" PRIu64 " bytes confirmed)%s",
-			   s->peer, ms, s->acked, s->len, hint);
+		set_reason(s->res, "%s stopped answering for %u ms (%" PRIu64 " of %" PRIu64
+			   " bytes confirmed, %" PRIu64 " durable); when it is back, resend with "
+			   "--resume, same revision%s", s->peer, ms, s->acked, s->len, s->durable,
+			   hint);
 	return -1;
 }
 
@@ -538,6 +725,7 @@ static int run(struct sender *s)
 {
 	s->start_ns = s->heard_ns = s->ctl_at = now_ns();
 	s->phase = PHASE_OPEN;
+	s->resume_flag = s->o->resume != 0;
 
 	for (;;) {
 		uint64_t now = now_ns();
@@ -697,9 +885,7 @@ int sl_send_document(const struct sl_send_opts *o, const void *doc, size_t len,
 		set_reason(res, "out of memory for the state of %" PRIu64 " frames", s.nframes);
 		return -1;
 	}
-	if (getrandom(&s.session, sizeof s.session, 0) != sizeof s.session) {
-		char eb[128];
-		set_reason(res, "cannot pick a random session id: %s", errstr(errno, eb, sizeof eb));
+	if (new_session(&s) < 0) {
 		free(s.fs);
 		return -1;
 	}

@@ -131,6 +131,8 @@ static const struct key_spec global_keys[] = {
 	  " (the adaptive batch never goes below; at most batch_records)" },
 	{ SEC_STORAGE, "batch_target_us", V_U32, CFG(batch_target_us), 100, 10000000, false,
 	  " (microseconds of write + fdatasync per batch to steer toward)" },
+	{ SEC_STORAGE, "journal_segment_mb", V_U32, CFG(journal_segment_mb), 1, 4096, false,
+	  " (MiB of journal per segment: at that size result files are synced and old segments deleted)" },
 	{ SEC_STORAGE, "fault_delay_us", V_U32, CFG(fault_delay_us), 0, 1000000, false,
 	  " (tests only: latency added to every fdatasync)" },
 	{ SEC_STORAGE, "fault_eio_percent", V_U32, CFG(fault_eio_percent), 0, 50, false,
@@ -406,6 +408,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->batch_records = 4096;
 	cfg->batch_min_records = 64;
 	cfg->batch_target_us = 10000;
+	cfg->journal_segment_mb = 64;
 
 	cfg->dispatch = SL_DISPATCH_LEAST_LOADED;
 	cfg->workers_min = 2;

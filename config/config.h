@@ -115,6 +115,7 @@ struct sl_config {
 	uint32_t batch_records;        /* most result records per write+fdatasync batch */
 	uint32_t batch_min_records;    /* the adaptive batch never shrinks below this */
 	uint32_t batch_target_us;      /* write+fdatasync latency the batch size steers toward */
+	uint32_t journal_segment_mb;   /* journal segment size: checkpoint and rotate past it */
 	uint32_t fault_delay_us;       /* TESTS ONLY: add this much latency to every fdatasync (a slow disk) */
 	uint32_t fault_eio_percent;    /* TESTS ONLY: fail this share of writes/syncs with EIO */
 	uint32_t fault_short_percent;  /* TESTS ONLY: report this share of writes as short */

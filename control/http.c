@@ -147,6 +147,13 @@ static const struct field persist_fields[] = {
 	PS(write_errors, "persist_write_errors_total", "counter", "write errors"),
 	PS(retries, "persist_retries_total", "counter", "writes retried"),
 	PS(docs_completed, "persist_docs_completed_total", "counter", "documents completed"),
+	PS(journal_bytes, "persist_journal_bytes_total", "counter", "bytes appended to the journal"),
+	PS(journal_syncs, "persist_journal_syncs_total", "counter", "fdatasyncs of the journal (one per batch)"),
+	PS(busy_ns, "persist_busy_seconds_total", "counter", "time spent writing and syncing batches"),
+	PS(checkpoints, "persist_checkpoints_total", "counter", "journal checkpoints (result files synced, old segments deleted)"),
+	PS(segments_deleted, "persist_journal_segments_deleted_total", "counter", "journal segments deleted after a checkpoint"),
+	PS(recovered_docs, "persist_recovered_docs", "gauge", "unfinished documents found in the journal at start"),
+	PS(recovered_records, "persist_recovered_records", "gauge", "journal records replayed at start"),
 	PS(unhealthy, "persist_sink_unhealthy", "gauge", "1 while writes or syncs fail (results buffered, not ACKed)"),
 	PS(unhealthy_episodes, "persist_sink_unhealthy_episodes_total", "counter", "times the sink went unhealthy"),
 };
@@ -168,6 +175,7 @@ static const struct field ws_fields[] = {
 	WS(ingest_lines, "ws_ingest_lines_total", "counter", "lines received by websocket upload"),
 	WS(ingest_bytes, "ws_ingest_bytes_total", "counter", "bytes received by websocket upload"),
 	WS(ingest_pauses, "ws_ingest_pauses_total", "counter", "uploads paused by dispatch back-pressure"),
+	WS(replayed_messages, "ws_replayed_messages_total", "counter", "ACK and summary messages replayed from results files (?from=)"),
 };
 
 static uint64_t
@@ -188,7 +196,8 @@ render_single(struct tbuf *b, const struct field *f, size_t n, const void *s)
 		snprintf(name, sizeof(name), "sluice_%s", f[i].name);
 		metric_head(b, name, f[i].type, f[i].help);
 		uint64_t v = field_of(s, f[i].off);
-		if (strcmp(f[i].name, "persist_last_batch_seconds") == 0)
+		if (strcmp(f[i].name, "persist_last_batch_seconds") == 0 ||
+		    strcmp(f[i].name, "persist_busy_seconds_total") == 0)
 			tb_printf(b, "%s %.9f\n", name, (double)v / 1e9);
 		else
 			tb_printf(b, "%s %lu\n", name, (unsigned long)v);

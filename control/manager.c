@@ -12,6 +12,7 @@
 
 #include "../dataplane/idle.h"
 #include "manager.h"
+#include "recover.h"
 
 #define MGR_BURST 16u
 
@@ -54,9 +55,51 @@ decide_open(struct sl_runtime *rt, struct sl_revisions *revs, const struct sl_ms
 	r.session = req->session;
 	snprintf(doc, sizeof(doc), "%.*s", (int)req->doc_len, req->doc_name);
 
+	if (req->flags & SL_MSG_F_RESUME) {
+		struct sl_resume_answer a;
+		uint64_t hi = sl_revisions_highest(revs, tenant, doc);
+
+		switch (sl_resume_decide(rt->recovery, rt->docs, cfg->data_dir, req->tenant, tenant, doc,
+					 req->revision, hi, &a)) {
+		case SL_RESUME_NO:
+			break;                 /* not a known revision: the ordinary rules */
+		case SL_RESUME_BUSY:
+			r.code = SLP_E_TOO_MANY_STREAMS;
+			reasonf(&r, "%s", a.reason);
+			goto reply;
+		case SL_RESUME_ERROR:
+			r.code = SLP_E_INTERNAL;
+			reasonf(&r, "cannot resume: %s", a.reason);
+			RTE_LOG(ERR, USER1, "sluiced: %s/%s rev %" PRIu64 ": %s\n", tenant, doc, req->revision,
+				a.reason);
+			goto reply;
+		case SL_RESUME_COMPLETE:
+			r.flags = SL_MSG_F_COMPLETE;
+			r.code = a.code;
+			r.lines = a.lines;
+			r.ok = a.ok;
+			r.errors = a.errors;
+			if (a.code != SLP_OK)
+				reasonf(&r, "%s", slp_code_str((enum slp_code)a.code));
+			RTE_LOG(INFO, USER1, "sluiced: %s/%s rev %" PRIu64 " was already complete: DONE again\n",
+				tenant, doc, req->revision);
+			goto reply_raw;
+		case SL_RESUME_FROM:
+			slot = sl_docs_open_limited(rt->docs, req->tenant, doc, req->revision, SL_ORIGIN_SLP,
+						    cfg->tenants[req->tenant].max_streams);
+			if (slot < 0)
+				goto refuse_slot;
+			sl_resume_apply(&rt->docs->docs[slot], &a);
+			RTE_LOG(INFO, USER1, "sluiced: %s/%s rev %" PRIu64 " resumed at line %" PRIu64
+				", byte %" PRIu64 "\n", tenant, doc, req->revision, a.st.lines + 1, a.st.offset);
+			goto accepted;
+		}
+	}
+
 	/* Take the slot first: a refusal for capacity must not consume the revision. */
 	slot = sl_docs_open_limited(rt->docs, req->tenant, doc, req->revision, SL_ORIGIN_SLP,
 				    cfg->tenants[req->tenant].max_streams);
+refuse_slot:
 	if (slot == -2) {
 		r.code = SLP_E_TENANT_STREAMS;
 		reasonf(&r, "tenant %s already has %u documents in flight (max_streams); retry when one completes",
@@ -82,6 +125,9 @@ decide_open(struct sl_runtime *rt, struct sl_revisions *revs, const struct sl_ms
 		}
 		goto reply;
 	}
+	/* a newer revision: an unfinished older one can no longer be resumed */
+	sl_recovery_forget(rt->recovery, tenant, doc);
+accepted:
 	rt->docs->docs[slot].rx = req->rx;
 	rt->docs->docs[slot].stream = req->stream;
 	rt->docs->docs[slot].session = req->session;
@@ -94,6 +140,7 @@ reply:
 		ts->docs_accepted++;
 	else
 		ts->docs_rejected++;
+reply_raw:
 	must_enqueue(rt->mgr_to_rx[req->rx], &r);
 }
 

@@ -62,8 +62,10 @@
 #include "dataplane/processor.h"
 #include "dataplane/runtime.h"
 #include "dirs.h"
+#include "journal_writer.h"
 #include "persist.h"
 #include "persist_files.h"
+#include "recover.h"
 
 #define PERSIST_QUEUE_DEPTH 256u          /* io_uring entries; also our in-flight cap */
 #define PERSIST_DEFAULT_RECORDS 1024u      /* if the config left batch_records at 0 */
@@ -81,6 +83,8 @@
 #define ERR_BACKOFF_MIN_NS 1000000ull       /* 1 ms */
 #define ERR_BACKOFF_MAX_NS 1000000000ull    /* 1 s */
 #define FULL_RETRY_NS 100000ull             /* acks ring full or pool empty: 100 us */
+#define JOURNAL_OP UINT32_MAX               /* io_op.slot of the journal's own write */
+#define SUMMARY_LINE_MAX (256u + SLP_REASON_MAX)
 
 enum slot_phase {
 	SLOT_FREE = 0,       /* never used since start */
@@ -98,6 +102,10 @@ struct doc_slot {
 	uint64_t persisted, ok, errors;     /* durable lines */
 	uint64_t total;          /* lines in the document (END) */
 	uint32_t fail_code;      /* slp_code from END */
+	bool finishing;          /* ended and all durable: its summary goes out with the next round */
+	bool has_pos;            /* end_offset/end_crc valid */
+	uint64_t end_offset;     /* input offset the durable lines end at: where a sender resumes */
+	uint32_t end_crc;        /* CRC32C of the input before it */
 
 	/* batches that arrived early, sorted by first_line, through persist.held[] */
 	int32_t held_head, held_tail;
@@ -107,6 +115,10 @@ struct doc_slot {
 	uint64_t round;
 	int32_t first, last;     /* batches queued for writing, in line order, through persist.wnext */
 	uint64_t r_records, r_ok, r_errors;
+	bool r_finish;           /* this round writes its summary */
+	bool r_has_pos;
+	uint64_t r_end_offset;
+	uint32_t r_end_crc;
 };
 
 /* An early batch waiting for the lines before it. */
@@ -162,9 +174,15 @@ struct persist {
 	uint32_t n_touched;
 	uint64_t r_lines;                    /* lines queued this round */
 
-	/* one write and one fsync per (document, file) with bytes this round */
-	struct io_op *wops, *sops;           /* [cap_ops] each */
+	/* one write per (document, file) with bytes this round, then the journal's write; one sync */
+	struct io_op *wops;                  /* [cap_ops + 1] */
+	struct io_op jsync;
 	uint32_t n_ops, cap_ops;
+	struct sl_jwriter jw;
+	struct sl_recovery *rec;
+	uint64_t segment_bytes;
+	uint32_t *finish_q;                  /* [SL_MAX_DOCS] ended documents whose summary is due */
+	uint32_t n_finish;
 	char *stage;
 	size_t stage_cap, stage_used;
 	uint32_t inflight;
@@ -406,6 +424,60 @@ drop_chain(struct persist *p, struct doc_slot *s)
 	s->first = s->last = -1;
 }
 
+/* Open file k of a slot; retry (with back-off) until it is. */
+static void
+open_file(struct persist *p, uint32_t idx, unsigned k)
+{
+	struct doc_slot *s = &p->slots[idx];
+	uint64_t delay = ERR_BACKOFF_MIN_NS;
+
+	while (s->files.fd[k] < 0) {
+		char dir[DIR_PATH_MAX];
+		const char *suffix = sl_doc_file_suffix(doc_proc(p, idx), k);
+
+		if (suffix == NULL)
+			return;
+		if (doc_dir(p, idx, dir, sizeof(dir)) < 0)
+			fprintf(stderr, "sluice: persist: the directory of document slot %u is "
+				"longer than %d bytes; use a shorter [storage] data_dir\n", idx,
+				DIR_PATH_MAX - 1);
+		else if (sl_doc_files_open(&s->files, k, dir, p->rt->docs->docs[idx].revision, suffix) == 0)
+			break;
+		p->rt->persist_stats.write_errors++;
+		error_backoff(p, &delay);
+	}
+}
+
+/*
+ * A document resumed after a restart starts where the journal left it:
+ * its counts, its resume point, and its files open at their lengths (so
+ * that a checkpoint knows them even before anything new is written).
+ */
+static void
+slot_resume(struct persist *p, struct doc_slot *s, uint32_t idx)
+{
+	const struct sl_doc *d = &p->rt->docs->docs[idx];
+	struct sl_resume_state st;
+
+	if (d->resume_lines == 0 && d->resume_offset == 0)
+		return;
+	s->next_line = d->resume_lines + 1;
+	s->persisted = d->resume_lines;
+	s->ok = d->resume_ok;
+	s->errors = d->resume_errors;
+	s->end_offset = d->resume_offset;
+	s->end_crc = d->resume_crc;
+	s->has_pos = true;
+	if (!sl_recovery_find(p->rec, tenant_name(p->rt, d->tenant), d->name, d->revision, &st))
+		return;
+	for (unsigned i = 0; i < st.n_files; i++)
+		for (unsigned k = 0; k < SL_DF_COUNT; k++) {
+			const char *suffix = sl_doc_file_suffix(doc_proc(p, idx), k);
+			if (suffix != NULL && strcmp(suffix, st.file[i].suffix) == 0)
+				open_file(p, idx, k);
+		}
+}
+
 /*
  * The state for (slot, gen). A newer generation means a new document in
  * the slot: start afresh. An older one, or the same one after its
@@ -429,33 +501,48 @@ slot_get(struct persist *p, uint32_t idx, uint32_t gen)
 			held_drop_all(p, s, idx, "its slot was reused");
 			sl_doc_files_close(&s->files);
 			slot_clear(s, gen, SLOT_ACTIVE);
+			slot_resume(p, s, idx);
 			if (in_round)
 				s->round = p->round;   /* already in the touched list */
 			return s;
 		}
 		sl_doc_files_close(&s->files);
 		slot_clear(s, gen, SLOT_ACTIVE);
+		slot_resume(p, s, idx);
 		return s;
 	}
 	return NULL;
 }
 
-/* If the document has ended and every line is durable: close it and send its summary. */
+/* If the document has ended and every line is durable: its summary goes out with the next round. */
 static void
 slot_maybe_finish(struct persist *p, uint32_t idx)
 {
-	struct sl_runtime *rt = p->rt;
 	struct doc_slot *s = &p->slots[idx];
-	void *obj = NULL;
 
 	/* persisted == next_line - 1 between rounds: everything up to total is durable */
-	if (s->phase != SLOT_ACTIVE || !s->ended || s->persisted < s->total)
+	if (s->phase != SLOT_ACTIVE || !s->ended || s->persisted < s->total || s->finishing)
 		return;
+	s->finishing = true;
+	p->finish_q[p->n_finish++] = idx;
+}
+
+/* The summary line is durable (journal): close the files and send the summary batch. */
+static void
+finish_slot(struct persist *p, uint32_t idx)
+{
+	struct sl_runtime *rt = p->rt;
+	struct doc_slot *s = &p->slots[idx];
+	const struct sl_doc *d = &rt->docs->docs[idx];
+	void *obj = NULL;
+
 	if (s->persisted > s->total)
 		fprintf(stderr, "sluice: persist: document slot %u: %" PRIu64 " results for %" PRIu64
 			" lines\n", idx, s->persisted, s->total);
 	held_drop_all(p, s, idx, "but the document ended before them");
+	/* closed unsynced: the journal holds the bytes until the next checkpoint's syncfs */
 	sl_doc_files_close(&s->files);
+	sl_recovery_forget(p->rec, tenant_name(rt, d->tenant), d->name);
 
 	while (rte_mempool_get(rt->result_pool, &obj) != 0) {
 		if (rt->wake_ws)
@@ -467,7 +554,7 @@ slot_maybe_finish(struct persist *p, uint32_t idx)
 	sum->kind = SL_RB_SUMMARY;
 	sum->doc = idx;
 	sum->doc_gen = s->gen;
-	sum->tenant = rt->docs->docs[idx].tenant;
+	sum->tenant = d->tenant;
 	sum->n = 0;
 	sum->n_recs = 0;
 	sum->first_line = s->total + 1;
@@ -551,6 +638,20 @@ trim_written(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_resu
 	return true;
 }
 
+/* Put a slot in this round's touched list (once). */
+static void
+touch_slot(struct persist *p, struct doc_slot *s, uint32_t idx)
+{
+	if (s->round == p->round)
+		return;
+	p->touched[p->n_touched++] = idx;
+	s->round = p->round;
+	s->first = s->last = -1;
+	s->r_records = s->r_ok = s->r_errors = 0;
+	s->r_finish = false;
+	s->r_has_pos = false;
+}
+
 /* Queue b (which starts at next_line) for writing in this round. */
 static void
 queue_write(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_result_batch *b)
@@ -563,12 +664,7 @@ queue_write(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_resul
 	p->wv[i] = b;
 	p->wnext[i] = -1;
 	p->ack_now[i] = b->tenant < cfg->n_tenants && cfg->tenants[b->tenant].ack == SL_ACK_PROCESSED;
-	if (s->round != p->round) {
-		p->touched[p->n_touched++] = idx;
-		s->round = p->round;
-		s->first = -1;
-		s->r_records = s->r_ok = s->r_errors = 0;
-	}
+	touch_slot(p, s, idx);
 	if (s->first < 0)
 		s->first = i;
 	else
@@ -660,6 +756,13 @@ order_batches(struct persist *p)
 	for (uint32_t i = 0; i < p->n_rb; i++)
 		accept_batch(p, p->rb[i]);
 	p->n_rb = 0;
+	/* documents whose summary is due, with or without new lines this round */
+	for (uint32_t i = 0; i < p->n_finish; i++) {
+		struct doc_slot *s = &p->slots[p->finish_q[i]];
+		if (s->phase == SLOT_ACTIVE)
+			touch_slot(p, s, p->finish_q[i]);
+	}
+	p->n_finish = 0;
 }
 
 /* ---- formatting ------------------------------------------------------ */
@@ -922,7 +1025,30 @@ report_stray(struct persist *p, uint32_t idx, const struct sl_processor *proc, u
 	p->stray_logged_ns = now;
 }
 
-/* Room for one more write and fsync. */
+/*
+ * The last line of a finished document's results file: what its summary
+ * ACK says, and the mark that it is complete (recover.c reads it back).
+ */
+static void
+format_summary(struct persist *p, const struct doc_slot *s)
+{
+	char *out = stage_reserve(p, SUMMARY_LINE_MAX);
+	uint64_t ok = s->ok + s->r_ok, errors = s->errors + s->r_errors;
+	int n;
+
+	if (s->fail_code == 0)
+		n = snprintf(out, SUMMARY_LINE_MAX, "{\"summary\":true,\"lines\":%" PRIu64 ",\"ok\":%" PRIu64
+			     ",\"errors\":%" PRIu64 ",\"status\":\"complete\",\"code\":0}\n", s->total, ok,
+			     errors);
+	else
+		n = snprintf(out, SUMMARY_LINE_MAX, "{\"summary\":true,\"lines\":%" PRIu64 ",\"ok\":%" PRIu64
+			     ",\"errors\":%" PRIu64 ",\"status\":\"failed\",\"code\":%" PRIu32
+			     ",\"reason\":\"%s\"}\n", s->total, ok, errors, s->fail_code,
+			     slp_code_str((enum slp_code)s->fail_code));
+	p->stage_used += (size_t)n;
+}
+
+/* Room for one more write (and the journal's). */
 static void
 ops_reserve(struct persist *p)
 {
@@ -930,12 +1056,9 @@ ops_reserve(struct persist *p)
 
 	while (p->n_ops == p->cap_ops) {
 		uint32_t cap = p->cap_ops ? 2 * p->cap_ops : 64;
-		struct io_op *w = realloc(p->wops, cap * sizeof(*w));
-		if (w != NULL)
+		struct io_op *w = realloc(p->wops, (cap + 1) * sizeof(*w));
+		if (w != NULL) {
 			p->wops = w;
-		struct io_op *f = w ? realloc(p->sops, cap * sizeof(*f)) : NULL;
-		if (f != NULL) {
-			p->sops = f;
 			p->cap_ops = cap;
 			break;
 		}
@@ -975,7 +1098,18 @@ format_round(struct persist *p)
 
 		size_t start = p->stage_used;
 		unsigned mask = format_file(p, s, SL_DF_RESULTS, valid, &stray);
+		if (s->ended && s->persisted + s->r_records >= s->total) {
+			format_summary(p, s);  /* the document is complete with this round */
+			s->r_finish = true;
+		}
 		add_op(p, idx, SL_DF_RESULTS, start);
+		/* the resume point: where the last line batch ending in this round ends */
+		for (int32_t j = s->first; j >= 0; j = p->wnext[j])
+			if (p->wv[j]->end_offset != 0) {
+				s->r_has_pos = true;
+				s->r_end_offset = p->wv[j]->end_offset;
+				s->r_end_crc = p->wv[j]->end_crc;
+			}
 		for (unsigned k = SL_DF_STREAM0; k < SL_DF_COUNT; k++) {
 			if (!(mask & (1u << k)))
 				continue;
@@ -995,32 +1129,78 @@ format_round(struct persist *p)
 static void
 open_round(struct persist *p)
 {
-	uint64_t delay = ERR_BACKOFF_MIN_NS;
-
 	for (uint32_t i = 0; i < p->n_ops; i++) {
 		struct io_op *w = &p->wops[i];
 		struct doc_slot *s = &p->slots[w->slot];
 
-		while (s->files.fd[w->file] < 0) {
-			char dir[DIR_PATH_MAX];
-			const char *suffix = sl_doc_file_suffix(doc_proc(p, w->slot), w->file);
-
-			if (doc_dir(p, w->slot, dir, sizeof(dir)) < 0)
-				fprintf(stderr, "sluice: persist: the directory of document slot %u is "
-					"longer than %d bytes; use a shorter [storage] data_dir\n", w->slot,
-					DIR_PATH_MAX - 1);
-			else if (sl_doc_files_open(&s->files, w->file, dir,
-						   p->rt->docs->docs[w->slot].revision, suffix) == 0)
-				break;
-			p->rt->persist_stats.write_errors++;
-			error_backoff(p, &delay);
-		}
+		open_file(p, w->slot, w->file);
 		w->fd = s->files.fd[w->file];
 		w->off = s->files.off[w->file];
 		w->state = OP_PENDING;
-		p->sops[i] = (struct io_op){ .kind = OP_FSYNC, .file = w->file, .slot = w->slot,
-					     .fd = w->fd, .state = OP_IDLE };
 	}
+}
+
+/*
+ * The round's journal record: per document, its counts and resume point
+ * after the round and every byte it appends to its files, at their
+ * offsets. It goes out with the file writes as one more write, and its
+ * fdatasync is the round's only sync.
+ */
+static void
+journal_round(struct persist *p)
+{
+	const struct sl_runtime *rt = p->rt;
+	uint64_t delay = ERR_BACKOFF_MIN_NS;
+	size_t need = 0;
+
+	for (uint32_t t = 0; t < p->n_touched; t++) {
+		const struct sl_doc *d = &rt->docs->docs[p->touched[t]];
+		need += sl_journal_doc_size(strlen(tenant_name(rt, d->tenant)), strlen(d->name));
+	}
+	for (uint32_t i = 0; i < p->n_ops; i++)
+		need += sl_journal_chunk_size(SL_SUFFIX_MAX, p->wops[i].len);
+	while (sl_jw_begin(&p->jw, need) != 0) {
+		fprintf(stderr, "sluice: persist: out of memory for a %zu-byte journal record; retrying\n", need);
+		error_backoff(p, &delay);
+	}
+
+	uint32_t op = 0;
+	for (uint32_t t = 0; t < p->n_touched; t++) {
+		uint32_t idx = p->touched[t];
+		const struct doc_slot *s = &p->slots[idx];
+		const struct sl_doc *d = &rt->docs->docs[idx];
+		const char *tn = tenant_name(rt, d->tenant);
+		uint32_t first = op;
+
+		while (op < p->n_ops && p->wops[op].slot == idx)
+			op++;
+		struct sl_jdoc jd = {
+			.tenant = tn, .tenant_len = (uint16_t)strlen(tn),
+			.doc = d->name, .doc_len = (uint16_t)strlen(d->name),
+			.flags = (uint8_t)((s->r_finish ? SL_JD_FINISHED : 0) |
+					   (s->r_has_pos || s->has_pos ? SL_JD_POS : 0)),
+			.n_chunks = (uint8_t)(op - first),
+			.revision = d->revision,
+			.lines = s->persisted + s->r_records,
+			.ok = s->ok + s->r_ok,
+			.errors = s->errors + s->r_errors,
+			.offset = s->r_has_pos ? s->r_end_offset : s->end_offset,
+			.crc = s->r_has_pos ? s->r_end_crc : s->end_crc,
+		};
+		sl_jw_add_doc(&p->jw, &jd);
+		for (uint32_t i = first; i < op; i++) {
+			const struct io_op *w = &p->wops[i];
+			const char *suffix = sl_doc_file_suffix(doc_proc(p, idx), w->file);
+			sl_jw_add_chunk(&p->jw, suffix, strlen(suffix), w->off, w->buf, w->len);
+		}
+	}
+	sl_jw_seal(&p->jw, SL_J_ROUND);
+
+	/* the journal's write rides with the file writes: wops[n_ops] */
+	p->wops[p->n_ops] = (struct io_op){ .kind = OP_WRITE, .state = OP_PENDING, .slot = JOURNAL_OP,
+					    .fd = p->jw.fd, .buf = (const char *)p->jw.buf,
+					    .len = (uint32_t)p->jw.len, .off = p->jw.off };
+	p->jsync = (struct io_op){ .kind = OP_FSYNC, .state = OP_IDLE, .slot = JOURNAL_OP, .fd = p->jw.fd };
 }
 
 /* ---- io_uring ---------------------------------------------------------- */
@@ -1179,7 +1359,10 @@ report_and_rearm(struct persist *p, struct io_op *ops, uint32_t n, uint64_t dela
 	for (uint32_t i = 0; i < n; i++) {
 		if (ops[i].state != OP_FAILED)
 			continue;
-		doc_file_name(p, ops[i].slot, ops[i].file, path, sizeof(path));
+		if (ops[i].slot == JOURNAL_OP)
+			sl_journal_segment_path(path, sizeof(path), p->rt->cfg->data_dir, p->jw.seq);
+		else
+			doc_file_name(p, ops[i].slot, ops[i].file, path, sizeof(path));
 		fprintf(stderr, "sluice: persist: %s: %s failed: %s; results kept, not acknowledged, "
 			"retrying in %" PRIu64 " ms\n", path, ops[i].kind == OP_WRITE ? "write" : "fdatasync",
 			strerror(ops[i].err), delay / 1000000u);
@@ -1189,12 +1372,16 @@ report_and_rearm(struct persist *p, struct io_op *ops, uint32_t n, uint64_t dela
 	}
 }
 
-/* Write every region, then fdatasync every file written; retry until both succeed. */
+/*
+ * Write every region and the journal record, then fdatasync the journal;
+ * retry until both succeed. The result files are not synced here: the
+ * journal holds their bytes until a checkpoint syncs them.
+ */
 static void
 write_and_sync(struct persist *p)
 {
-	uint32_t n = p->n_ops;
-	struct io_op *writes = p->wops, *syncs = p->sops;
+	uint32_t n = p->n_ops + 1;               /* the files' writes and the journal's */
+	struct io_op *writes = p->wops;
 	uint64_t delay = ERR_BACKOFF_MIN_NS;
 	bool acks_pending = true;
 
@@ -1206,25 +1393,23 @@ write_and_sync(struct persist *p)
 		}
 		acks_pending = false;
 
-		for (uint32_t i = 0; i < n; i++)
-			syncs[i].state = OP_PENDING;
-		uint32_t failed = run_ops(p, syncs, n, false);
-		p->rt->persist_stats.fsyncs += n;
+		p->jsync.state = OP_PENDING;
+		uint32_t failed = run_ops(p, &p->jsync, 1, false);
+		p->rt->persist_stats.fsyncs++;
 		if (failed == 0)
 			return;
 
-		report_and_rearm(p, syncs, n, delay);
+		report_and_rearm(p, &p->jsync, 1, delay);
 		error_backoff(p, &delay);
 		/*
 		 * After a failed fsync the kernel may have dropped the dirty
 		 * pages and marked them clean: another fsync could succeed
-		 * without our data on disk. Write the whole round again, at the
-		 * same offsets, before syncing again.
+		 * without our data on disk. Write the journal record again, at
+		 * the same offset, before syncing again (never a linked
+		 * write->fsync: a resubmitted write could land after the sync).
 		 */
-		for (uint32_t i = 0; i < n; i++) {
-			writes[i].done = 0;
-			writes[i].state = OP_PENDING;
-		}
+		writes[p->n_ops].done = 0;
+		writes[p->n_ops].state = OP_PENDING;
 	}
 }
 
@@ -1241,13 +1426,24 @@ commit_round(struct persist *p)
 	}
 	for (uint32_t i = 0; i < p->n_ops; i++)
 		p->slots[p->wops[i].slot].files.off[p->wops[i].file] += p->wops[i].len;
+	p->jw.off += p->jw.len;
+	st->journal_bytes += p->jw.len;
+	st->journal_syncs++;
 	for (uint32_t t = 0; t < p->n_touched; t++) {
-		struct doc_slot *s = &p->slots[p->touched[t]];
+		uint32_t idx = p->touched[t];
+		struct doc_slot *s = &p->slots[idx];
 
 		s->persisted += s->r_records;
 		s->ok += s->r_ok;
 		s->errors += s->r_errors;
 		s->r_records = s->r_ok = s->r_errors = 0;
+		if (s->r_has_pos) {
+			s->has_pos = true;
+			s->end_offset = s->r_end_offset;
+			s->end_crc = s->r_end_crc;
+			/* the rx lcore reports it in SLP STATUS: a sender may resume from here */
+			__atomic_store_n(&p->rt->docs->docs[idx].durable, s->end_offset, __ATOMIC_RELEASE);
+		}
 	}
 }
 
@@ -1282,15 +1478,22 @@ persist_round(struct persist *p)
 		return;                 /* everything was held (early) or dropped */
 	format_round(p);
 	open_round(p);
+	journal_round(p);
 
 	uint64_t t0 = now_ns();
 	write_and_sync(p);
 	st->last_batch_ns = now_ns() - t0;
+	st->busy_ns += st->last_batch_ns;
 
 	commit_round(p);
 	acks_push_round(p, false);
-	for (uint32_t t = 0; t < p->n_touched; t++)
-		slot_maybe_finish(p, p->touched[t]);
+	for (uint32_t t = 0; t < p->n_touched; t++) {
+		uint32_t idx = p->touched[t];
+		if (p->slots[idx].r_finish && p->slots[idx].phase == SLOT_ACTIVE)
+			finish_slot(p, idx);
+		else
+			slot_maybe_finish(p, idx);
+	}
 
 	st->batches++;
 	st->records += p->r_lines;
@@ -1298,6 +1501,140 @@ persist_round(struct persist *p)
 	st->last_batch_records = p->r_lines;
 	st->records_per_s = st->last_batch_ns ? p->r_lines * 1000000000ull / st->last_batch_ns : 0;
 	adapt_batch(p, st->last_batch_ns, p->r_lines);
+}
+
+/* ---- checkpoints ---------------------------------------------------- */
+
+struct ckpt_ctx {
+	struct persist *p;
+	bool build;              /* false: only size it */
+	size_t need;
+};
+
+/* Is (tenant, doc, rev) an active slot? Then the slot's state is newer than the recovery table's. */
+static bool
+active_has(const struct persist *p, const struct sl_resume_state *st)
+{
+	const struct sl_runtime *rt = p->rt;
+
+	for (uint32_t i = 0; i < SL_MAX_DOCS; i++) {
+		const struct sl_doc *d = &rt->docs->docs[i];
+		if (p->slots[i].phase == SLOT_ACTIVE && p->slots[i].gen == d->gen && d->revision == st->revision &&
+		    strcmp(d->name, st->doc) == 0 && strcmp(tenant_name(rt, d->tenant), st->tenant) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* An unfinished document persistence has not seen since the restart: as the journal left it. */
+static void
+ckpt_recovered(void *arg, const struct sl_resume_state *st)
+{
+	struct ckpt_ctx *c = arg;
+
+	if (active_has(c->p, st))
+		return;
+	if (!c->build) {
+		c->need += sl_journal_doc_size(strlen(st->tenant), strlen(st->doc)) +
+			   st->n_files * sl_journal_chunk_size(SL_SUFFIX_MAX, 0);
+		return;
+	}
+	struct sl_jdoc jd = {
+		.tenant = st->tenant, .tenant_len = (uint16_t)strlen(st->tenant),
+		.doc = st->doc, .doc_len = (uint16_t)strlen(st->doc),
+		.flags = SL_JD_POS, .n_chunks = (uint8_t)st->n_files, .revision = st->revision,
+		.lines = st->lines, .ok = st->ok, .errors = st->errors, .offset = st->offset, .crc = st->crc,
+	};
+	sl_jw_add_doc(&c->p->jw, &jd);
+	for (unsigned i = 0; i < st->n_files; i++)
+		sl_jw_add_chunk(&c->p->jw, st->file[i].suffix, strlen(st->file[i].suffix), st->file[i].len,
+				NULL, 0);
+}
+
+/* The checkpoint record: every unfinished document, its counts and file lengths. */
+static void
+ckpt_build(struct persist *p, struct ckpt_ctx *c)
+{
+	const struct sl_runtime *rt = p->rt;
+
+	for (uint32_t idx = 0; idx < SL_MAX_DOCS; idx++) {
+		const struct doc_slot *s = &p->slots[idx];
+		const struct sl_doc *d = &rt->docs->docs[idx];
+
+		if (s->phase != SLOT_ACTIVE)
+			continue;
+		const char *tn = tenant_name(rt, d->tenant);
+		unsigned files = 0;
+		for (unsigned k = 0; k < SL_DF_COUNT; k++)
+			files += s->files.fd[k] >= 0;
+		if (!c->build) {
+			c->need += sl_journal_doc_size(strlen(tn), strlen(d->name)) +
+				   files * sl_journal_chunk_size(SL_SUFFIX_MAX, 0);
+			continue;
+		}
+		struct sl_jdoc jd = {
+			.tenant = tn, .tenant_len = (uint16_t)strlen(tn),
+			.doc = d->name, .doc_len = (uint16_t)strlen(d->name),
+			.flags = s->has_pos ? SL_JD_POS : 0, .n_chunks = (uint8_t)files,
+			.revision = d->revision, .lines = s->persisted, .ok = s->ok, .errors = s->errors,
+			.offset = s->end_offset, .crc = s->end_crc,
+		};
+		sl_jw_add_doc(&p->jw, &jd);
+		for (unsigned k = 0; k < SL_DF_COUNT; k++) {
+			const char *suffix = sl_doc_file_suffix(doc_proc(p, idx), k);
+			if (s->files.fd[k] >= 0 && suffix != NULL)
+				sl_jw_add_chunk(&p->jw, suffix, strlen(suffix), s->files.off[k], NULL, 0);
+		}
+	}
+	sl_recovery_each(p->rec, ckpt_recovered, c);
+}
+
+/*
+ * Make every result file durable (one syncfs of the data directory's
+ * filesystem covers files already closed too), then start a new journal
+ * segment with a checkpoint and delete the older ones: what they held is
+ * in the result files now. Retries until it succeeds; rounds wait.
+ */
+static void
+checkpoint(struct persist *p)
+{
+	struct sl_persist_stats *st = &p->rt->persist_stats;
+	const char *dir = p->rt->cfg->data_dir;
+	uint64_t delay = ERR_BACKOFF_MIN_NS;
+	char err[SL_PATH_MAX + 128];
+	int rc;
+
+	for (;;) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 && syncfs(fd) == 0) {
+			close(fd);
+			break;
+		}
+		fprintf(stderr, "sluice: persist: checkpoint: syncing the result files under %s failed: %s; "
+			"the journal keeps them, retrying\n", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		error_backoff(p, &delay);
+	}
+
+	struct ckpt_ctx c = { .p = p, .build = false, .need = 0 };
+	ckpt_build(p, &c);
+	while (sl_jw_begin(&p->jw, c.need) != 0) {
+		fprintf(stderr, "sluice: persist: out of memory for a checkpoint of %zu bytes; retrying\n", c.need);
+		error_backoff(p, &delay);
+	}
+	c.build = true;
+	ckpt_build(p, &c);
+	sl_jw_seal(&p->jw, SL_J_CHECKPOINT);
+	while ((rc = sl_jw_rotate(&p->jw, err, sizeof(err))) < 0) {
+		fprintf(stderr, "sluice: persist: checkpoint: %s; retrying (the current segment stays in use)\n",
+			err);
+		error_backoff(p, &delay);
+	}
+	st->checkpoints++;
+	st->segments_deleted += (uint64_t)rc;
+	st->journal_bytes += p->jw.len;
+	st->journal_syncs++;
 }
 
 /* ---- END messages ----------------------------------------------------- */
@@ -1369,13 +1706,16 @@ persist_main(void *arg)
 {
 	struct persist *p = arg;
 
+	checkpoint(p);          /* the first segment: what recovery replayed is synced and deleted */
 	for (;;) {
 		unsigned work = drain_messages(p);
 
 		collect_results(p);
-		if (p->n_rb > 0) {
+		if (p->n_rb > 0 || p->n_finish > 0) {
 			persist_round(p);
 			work++;
+			if (p->jw.off >= p->segment_bytes)
+				checkpoint(p);
 		}
 		if (work > 0) {
 			p->idle_spins = 0;
@@ -1392,6 +1732,7 @@ persist_main(void *arg)
 	 * close. Batches still held wait for lines no worker will send now;
 	 * unacknowledged, they will be sent again.
 	 */
+	checkpoint(p);          /* a clean stop leaves nothing to replay */
 	for (uint32_t i = 0; i < SL_MAX_DOCS; i++) {
 		held_drop_all(p, &p->slots[i], i, "at shutdown");
 		sl_doc_files_close(&p->slots[i].files);
@@ -1444,7 +1785,8 @@ persist_free(struct persist *p)
 	free(p->ackv);
 	free(p->touched);
 	free(p->wops);
-	free(p->sops);
+	free(p->finish_q);
+	sl_jw_free(&p->jw);
 	free(p->stage);
 	memset(p, 0, sizeof(*p));
 }
@@ -1463,10 +1805,11 @@ persist_alloc(struct persist *p)
 	p->wnext = calloc(p->cap_wv, sizeof(*p->wnext));
 	p->ack_now = calloc(p->cap_wv, sizeof(*p->ack_now));
 	p->ackv = calloc(p->cap_wv, sizeof(*p->ackv));
-	p->touched = calloc(p->cap_wv, sizeof(*p->touched));
+	p->touched = calloc(p->cap_wv + SL_MAX_DOCS, sizeof(*p->touched));
+	p->finish_q = calloc(SL_MAX_DOCS, sizeof(*p->finish_q));
 	p->stage = malloc(p->stage_cap);
 	if (!p->slots || !p->held || !p->rb || !p->wv || !p->wnext || !p->ack_now || !p->ackv ||
-	    !p->touched || !p->stage)
+	    !p->touched || !p->stage || !p->finish_q)
 		return -1;
 	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
 		slot_clear(&p->slots[i], 0, SLOT_FREE);
@@ -1477,7 +1820,7 @@ persist_alloc(struct persist *p)
 }
 
 int
-sl_persist_start(struct sl_runtime *rt, char *err, size_t errlen)
+sl_persist_start(struct sl_runtime *rt, struct sl_recovery *rec, char *err, size_t errlen)
 {
 	struct persist *p = &g_persist;
 
@@ -1495,6 +1838,11 @@ sl_persist_start(struct sl_runtime *rt, char *err, size_t errlen)
 	p->batch_limit = RTE_MIN(RTE_MAX(rt->cfg->batch_min_records, 1u), p->batch_records);
 	rt->persist_stats.batch_limit = p->batch_limit;
 	p->idle_ns = IDLE_SLEEP_MIN_NS;
+	p->rec = rec;
+	p->segment_bytes = (uint64_t)(rt->cfg->journal_segment_mb ? rt->cfg->journal_segment_mb : 64) << 20;
+	sl_jw_init(&p->jw, rt->cfg->data_dir, sl_recovery_next_seq(rec));
+	rt->persist_stats.recovered_docs = sl_recovery_unfinished(rec);
+	rt->persist_stats.recovered_records = sl_recovery_records(rec);
 	if (persist_alloc(p) != 0) {
 		snprintf(err, errlen, "out of memory for the persistence buffers (batch_records = %"
 			 PRIu32 ", %u result batches)", p->batch_records, p->cap_wv);

@@ -19,9 +19,13 @@
 #include <stddef.h>
 
 #include "../dataplane/runtime.h"
+#include "recover.h"
 
-/* Start the writer thread. 0, or -1 with a message (e.g. data dir not writable). */
-int sl_persist_start(struct sl_runtime *rt, char *err, size_t errlen);
+/*
+ * Start the writer thread, journaling after what recovery (already run)
+ * found. 0, or -1 with a message (e.g. data dir not writable).
+ */
+int sl_persist_start(struct sl_runtime *rt, struct sl_recovery *rec, char *err, size_t errlen);
 
 /* Wait for the writer to drain what the workers produced and stop (after rt->stop and the workers). */
 void sl_persist_stop(struct sl_runtime *rt);

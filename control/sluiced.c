@@ -7,6 +7,7 @@
  * drains and syncs), then the websocket server, then the port.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,7 @@ main(int argc, char **argv)
 	struct sl_eal_args eal;
 	struct sl_port port;
 	struct sl_revisions *revs = NULL;
+	struct sl_recovery *rec = NULL;
 	struct sl_rx_ctx *rx[SL_MAX_RX_LCORES] = { NULL };
 	static struct sl_worker_arg wargs[SL_MAX_WORKERS];
 	struct sl_supervisor *sup = NULL;
@@ -222,16 +224,22 @@ main(int argc, char **argv)
 	}
 
 	if ((revs = sl_revisions_open(cfg->data_dir, err, sizeof(err))) == NULL ||
+	    sl_recovery_run(cfg->data_dir, &rec, err, sizeof(err)) != 0 ||
 	    sl_rx_setup(&rt, rx, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		goto out_port;
 	}
+	rt.recovery = rec;
+	if (sl_recovery_unfinished(rec) > 0)
+		printf("sluiced: journal: %zu unfinished documents; their senders may resume "
+		       "(%" PRIu64 " journal records replayed)\n", sl_recovery_unfinished(rec),
+		       sl_recovery_records(rec));
 	/* The websocket thread first: it sets rt.wake_ws, which persistence calls. */
 	if (sl_ws_start(&rt, revs, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		goto out_port;
 	}
-	if (sl_persist_start(&rt, err, sizeof(err)) != 0) {
+	if (sl_persist_start(&rt, rec, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sluiced: %s\n", err);
 		atomic_store(&rt.stop, 1);
 		sl_ws_stop(&rt);
@@ -284,6 +292,7 @@ out_port:
 	sl_port_stop(&port);
 	if (revs != NULL)
 		sl_revisions_close(revs);
+	sl_recovery_free(rec);
 out_eal:
 	sl_runtime_destroy(&rt);
 	rte_eal_cleanup();

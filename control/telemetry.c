@@ -211,6 +211,13 @@ status_persist(struct rte_tel_data *d, const struct sl_persist_stats *p)
 	rte_tel_data_add_dict_u64(row, "write_errors", rd(&p->write_errors));
 	rte_tel_data_add_dict_u64(row, "retries", rd(&p->retries));
 	rte_tel_data_add_dict_u64(row, "docs_completed", rd(&p->docs_completed));
+	rte_tel_data_add_dict_u64(row, "journal_bytes", rd(&p->journal_bytes));
+	rte_tel_data_add_dict_u64(row, "journal_syncs", rd(&p->journal_syncs));
+	rte_tel_data_add_dict_u64(row, "busy_ns", rd(&p->busy_ns));
+	rte_tel_data_add_dict_u64(row, "checkpoints", rd(&p->checkpoints));
+	rte_tel_data_add_dict_u64(row, "segments_deleted", rd(&p->segments_deleted));
+	rte_tel_data_add_dict_u64(row, "recovered_docs", rd(&p->recovered_docs));
+	rte_tel_data_add_dict_u64(row, "recovered_records", rd(&p->recovered_records));
 	{
 		/* time unhealthy: the finished periods plus the current one */
 		uint64_t bad = rd(&p->unhealthy), total = rd(&p->unhealthy_ns_total);

@@ -33,6 +33,9 @@ struct sl_line_batch {
 	uint32_t data_used;
 	uint64_t first_line;       /* line number of line[0], 1-based */
 	uint64_t enq_tsc;          /* when it was enqueued (latency, load) */
+	uint64_t end_offset;       /* document offset just after the last line: a resume point */
+	uint32_t end_crc;          /* CRC32C of the document's bytes before end_offset */
+	uint32_t reserved2;
 	struct sl_line_ref line[SL_BATCH_LINES];
 	char data[SL_BATCH_DATA];
 } __rte_cache_aligned;
@@ -98,7 +101,8 @@ struct sl_result_batch {
 	/* SL_RB_SUMMARY only: */
 	uint64_t lines, ok, errors;
 	uint32_t fail_code;        /* slp_code: 0 = complete, else why the document failed */
-	uint32_t reserved2;
+	uint32_t end_crc;          /* with end_offset: see sl_line_batch */
+	uint64_t end_offset;       /* set on the result batch that ends its line batch, else 0 */
 	struct sl_result r[SL_BATCH_LINES];
 	uint16_t n_recs;
 	uint16_t reserved3;

@@ -60,6 +60,9 @@ sl_docs_open_limited(struct sl_doc_table *t, uint16_t tenant, const char *name, 
 		d->stream = 0;
 		d->session = 0;
 		d->ws_conn = NULL;
+		d->resume_lines = d->resume_offset = d->resume_ok = d->resume_errors = 0;
+		d->resume_crc = 0;
+		__atomic_store_n(&d->durable, 0, __ATOMIC_RELAXED);
 		d->opened_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		d->in_use = 1;
 		docs_hint = (uint32_t)slot + 1;
@@ -87,6 +90,19 @@ sl_docs_release(struct sl_doc_table *t, uint32_t slot)
 			t->tenant_active[t->docs[slot].tenant]--;
 	}
 	pthread_mutex_unlock(&docs_lock);
+}
+
+int
+sl_docs_find(struct sl_doc_table *t, uint16_t tenant, const char *name)
+{
+	int slot = -1;
+
+	pthread_mutex_lock(&docs_lock);
+	for (uint32_t i = 0; i < SL_MAX_DOCS && slot < 0; i++)
+		if (t->docs[i].in_use && t->docs[i].tenant == tenant && strcmp(t->docs[i].name, name) == 0)
+			slot = (int)i;
+	pthread_mutex_unlock(&docs_lock);
+	return slot;
 }
 
 uint32_t

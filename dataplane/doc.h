@@ -33,6 +33,17 @@ struct sl_doc {
 	uint32_t session;          /* SLP: sender's session number */
 	void *ws_conn;             /* WS: the upload connection (lws thread only) */
 	uint64_t opened_ns;
+	/*
+	 * Where the document starts: 0 for a new one; for one resumed after a
+	 * restart, what the journal holds of it (lines and input bytes already
+	 * durable, their CRC32C, and the counts of those lines).
+	 */
+	uint64_t resume_lines, resume_offset, resume_ok, resume_errors;
+	uint32_t resume_crc;
+
+	/* written by persistence after each durable round (atomic), read by
+	 * the rx lcore for SLP STATUS: input bytes whose lines are all durable */
+	uint64_t durable;
 };
 
 struct sl_doc_table {
@@ -56,6 +67,9 @@ int sl_docs_open(struct sl_doc_table *t, uint16_t tenant, const char *name, uint
  */
 int sl_docs_open_limited(struct sl_doc_table *t, uint16_t tenant, const char *name, uint64_t revision,
 			 enum sl_doc_origin origin, uint32_t tenant_max);
+
+/* The slot of an open document (tenant, name), any revision, or -1. Thread-safe. */
+int sl_docs_find(struct sl_doc_table *t, uint16_t tenant, const char *name);
 
 /* Release a slot (bumps its generation). Thread-safe. */
 void sl_docs_release(struct sl_doc_table *t, uint32_t slot);

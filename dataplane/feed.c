@@ -9,6 +9,7 @@
 
 #include "dispatch.h"
 #include "feed.h"
+#include "slp.h"
 
 /* Batches a producer keeps in reserve: a worst-case frame of 1-byte lines fills ~23. */
 #define SL_FEED_RESERVE 48u
@@ -75,6 +76,8 @@ batch_new(struct sl_feed *f)
 	b->n_lines = 0;
 	b->data_used = 0;
 	b->first_line = f->lines + 1;
+	b->end_offset = 0;
+	b->end_crc = 0;
 	return b;
 }
 
@@ -115,13 +118,38 @@ on_line(void *ctx, const char *line, uint32_t len, uint32_t flags)
 	b->data_used += len;
 	b->n_lines++;
 	f->lines++;
+
+	/* The CRC32C of the document up to this line's end: a resume point for the batch. */
+	uint64_t e = f->split.line_end;
+	if (e > f->crc_pos) {
+		f->crc = slp_crc32c(f->crc, f->chunk + (f->crc_pos - f->chunk_off), (size_t)(e - f->crc_pos));
+		f->crc_pos = e;
+	}
+	b->end_offset = e;
+	b->end_crc = f->crc;
 }
 
 void
 sl_feed_bytes(struct sl_feed *f, const void *p, size_t n)
 {
+	f->chunk = p;
+	f->chunk_off = f->split.pos;
 	f->bytes += n;
 	sl_split_feed(&f->split, p, n, on_line, f);
+	/* the rest of the chunk (a line not finished yet) */
+	f->crc = slp_crc32c(f->crc, f->chunk + (f->crc_pos - f->chunk_off),
+			    (size_t)(f->chunk_off + n - f->crc_pos));
+	f->crc_pos = f->chunk_off + n;
+	f->chunk = NULL;
+}
+
+void
+sl_feed_resume(struct sl_feed *f, uint64_t offset, uint64_t lines, uint32_t crc)
+{
+	sl_split_resume(&f->split, offset, lines);
+	f->lines = lines;
+	f->crc = crc;
+	f->crc_pos = offset;
 }
 
 void

@@ -40,7 +40,11 @@ struct sl_feed {
 	uint16_t tenant;
 	uint16_t producer;
 	uint64_t lines;                      /* lines produced so far */
-	uint64_t bytes;                      /* bytes fed so far */
+	uint64_t bytes;                      /* bytes fed so far (since a resume) */
+	uint32_t crc;                        /* CRC32C of the document's bytes [0, crc_pos) */
+	uint64_t crc_pos;
+	const char *chunk;                   /* the chunk being fed, at document offset chunk_off */
+	uint64_t chunk_off;
 	uint64_t starved;                    /* times no batch could be had (should stay 0) */
 };
 
@@ -52,6 +56,14 @@ void sl_feed_init(struct sl_feed *f, struct sl_runtime *rt, unsigned producer,
 bool sl_feed_room(struct sl_runtime *rt, const struct sl_backlog *bl, size_t n);
 
 void sl_feed_bytes(struct sl_feed *f, const void *p, size_t n);
+
+/* A resumed document: it goes on at byte offset (a line boundary) after
+ * `lines` lines; crc is the CRC32C of the bytes before offset. Call right
+ * after sl_feed_init. */
+void sl_feed_resume(struct sl_feed *f, uint64_t offset, uint64_t lines, uint32_t crc);
+
+/* CRC32C of every byte fed (resumed prefix included): what FIN must carry. */
+static inline uint32_t sl_feed_crc(const struct sl_feed *f) { return f->crc; }
 
 /* Send the partly filled batch on (call at the end of a burst: latency). */
 void sl_feed_flush(struct sl_feed *f);

@@ -19,8 +19,13 @@ enum sl_msg_type {
 	SL_MSG_DONE,           /* fan-out -> manager -> rx: summary sent; tell the sender, free the slot */
 };
 
+/* sl_msg.flags */
+#define SL_MSG_F_RESUME 0x1u       /* OPEN_REQ: the sender asked to resume (SLP_F_RESUME) */
+#define SL_MSG_F_COMPLETE 0x2u     /* OPEN_REPLY: that revision is already complete; lines/ok/errors say how */
+
 struct sl_msg {
 	uint16_t type;
+	uint16_t flags;            /* SL_MSG_F_* */
 	uint16_t rx;               /* rx lcore index */
 	uint32_t stream;           /* stream id on that rx lcore */
 	uint32_t session;

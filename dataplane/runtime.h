@@ -117,6 +117,7 @@ struct sl_runtime {
 	struct sl_tenant_stats *tenant_stats;   /* (n_producers + n_workers + 1) * n_tenants */
 
 	void (*wake_ws)(void);                  /* persistence calls it after pushing to acks */
+	struct sl_recovery *recovery;           /* unfinished documents found at start (control/recover.h) */
 };
 
 static inline struct sl_tenant_stats *

@@ -23,8 +23,8 @@
 #define OPEN_FIXED 12u       /* revision u64, 3 x length u8, pad u8 */
 #define DATA_FIXED 12u       /* offset u64, crc32c u32 (of header, offset and payload) */
 #define FIN_BODY 12u         /* total_len u64, crc32c u32 */
-#define STATUS_BODY 12u      /* position u64, window u32 (ACCEPT, STATUS) */
-#define NAK_BODY 24u         /* position u64, window u32, gap_offset u64, gap_len u32 */
+#define STATUS_BODY 20u      /* position u64, window u32, durable u64 (ACCEPT, STATUS) */
+#define NAK_BODY 32u         /* position u64, window u32, durable u64, gap_offset u64, gap_len u32 */
 #define REJECT_FIXED 2u      /* code u16 */
 #define DONE_FIXED 28u       /* code u16, pad u16, lines/ok/errors u64 */
 
@@ -181,14 +181,16 @@ enum slp_decode_err slp_decode(const uint8_t *buf, size_t len, struct slp_frame 
 			return SLP_DEC_BODY;
 		f->u.status.position = get64(b);
 		f->u.status.window = get32(b + 8);
+		f->u.status.durable = get64(b + 12);
 		return SLP_DEC_OK;
 	case SLP_NAK:
 		if (n != NAK_BODY)
 			return SLP_DEC_BODY;
 		f->u.nak.position = get64(b);
 		f->u.nak.window = get32(b + 8);
-		f->u.nak.gap_offset = get64(b + 12);
-		f->u.nak.gap_len = get32(b + 20);
+		f->u.nak.durable = get64(b + 12);
+		f->u.nak.gap_offset = get64(b + 20);
+		f->u.nak.gap_len = get32(b + 28);
 		return SLP_DEC_OK;
 	case SLP_REJECT:
 		if (n >= REJECT_FIXED)
@@ -265,7 +267,7 @@ static void put_hdr(uint8_t *out, uint8_t type, size_t body_len, uint32_t stream
 	put32(out + 12, session);
 }
 
-size_t slp_encode_open(uint8_t *out, size_t cap, uint32_t session, uint64_t revision,
+size_t slp_encode_open(uint8_t *out, size_t cap, uint16_t flags, uint32_t session, uint64_t revision,
 		       const char *tenant, size_t tenant_len, const char *token, size_t token_len,
 		       const char *doc, size_t doc_len)
 {
@@ -279,6 +281,7 @@ size_t slp_encode_open(uint8_t *out, size_t cap, uint32_t session, uint64_t revi
 		return 0;
 
 	put_hdr(out, SLP_OPEN, body, 0, session);
+	put16(out + 4, flags);
 	uint8_t *b = out + SLP_HDR_LEN;
 	put64(b, revision);
 	b[8] = (uint8_t)tenant_len;
@@ -318,30 +321,32 @@ size_t slp_encode_fin(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t ses
 }
 
 static size_t encode_status_like(uint8_t *out, size_t cap, uint8_t type, uint32_t stream_id,
-				 uint32_t session, uint64_t position, uint32_t window)
+				 uint32_t session, uint64_t position, uint32_t window, uint64_t durable)
 {
 	if (out == NULL || cap < SLP_HDR_LEN + STATUS_BODY)
 		return 0;
 	put_hdr(out, type, STATUS_BODY, stream_id, session);
 	put64(out + SLP_HDR_LEN, position);
 	put32(out + SLP_HDR_LEN + 8, window);
+	put64(out + SLP_HDR_LEN + 12, durable);
 	return SLP_HDR_LEN + STATUS_BODY;
 }
 
 size_t slp_encode_accept(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-			 uint64_t position, uint32_t window)
+			 uint64_t position, uint32_t window, uint64_t durable)
 {
-	return encode_status_like(out, cap, SLP_ACCEPT, stream_id, session, position, window);
+	return encode_status_like(out, cap, SLP_ACCEPT, stream_id, session, position, window, durable);
 }
 
 size_t slp_encode_status(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-			 uint64_t position, uint32_t window)
+			 uint64_t position, uint32_t window, uint64_t durable)
 {
-	return encode_status_like(out, cap, SLP_STATUS, stream_id, session, position, window);
+	return encode_status_like(out, cap, SLP_STATUS, stream_id, session, position, window, durable);
 }
 
 size_t slp_encode_nak(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-		      uint64_t position, uint32_t window, uint64_t gap_offset, uint32_t gap_len)
+		      uint64_t position, uint32_t window, uint64_t durable, uint64_t gap_offset,
+		      uint32_t gap_len)
 {
 	if (out == NULL || cap < SLP_HDR_LEN + NAK_BODY)
 		return 0;
@@ -349,8 +354,9 @@ size_t slp_encode_nak(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t ses
 	uint8_t *b = out + SLP_HDR_LEN;
 	put64(b, position);
 	put32(b + 8, window);
-	put64(b + 12, gap_offset);
-	put32(b + 20, gap_len);
+	put64(b + 12, durable);
+	put64(b + 20, gap_offset);
+	put32(b + 28, gap_len);
 	return SLP_HDR_LEN + NAK_BODY;
 }
 

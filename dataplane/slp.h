@@ -43,11 +43,11 @@ enum slp_type {
 	SLP_DATA = 0x02,     /* offset u64, crc32c u32 (of header + offset + payload), payload */
 	SLP_FIN = 0x03,      /* total_len u64, crc32c u32 (CRC32C of the whole document) */
 	/* appliance -> sender */
-	SLP_ACCEPT = 0x81,   /* position u64, window u32 */
+	SLP_ACCEPT = 0x81,   /* position u64, window u32, durable u64 */
 	SLP_REJECT = 0x82,   /* code u16, reason text (not NUL-terminated) */
-	SLP_STATUS = 0x83,   /* position u64, window u32 */
+	SLP_STATUS = 0x83,   /* position u64, window u32, durable u64 */
 	SLP_DONE = 0x84,     /* code u16, pad u16, lines u64, ok u64, errors u64, reason text */
-	SLP_NAK = 0x85,      /* position u64, window u32, gap_offset u64, gap_len u32: please resend these bytes */
+	SLP_NAK = 0x85,      /* position u64, window u32, durable u64, gap_offset u64, gap_len u32: resend these */
 };
 
 /* Why an OPEN was refused or a document failed. Stable numbers: they are on the wire. */
@@ -67,6 +67,13 @@ enum slp_code {
 	SLP_E_TENANT_STREAMS = 12, /* this tenant has its maximum of concurrent streams open */
 	SLP_E_TOO_LARGE = 13,      /* document larger than the tenant's max_document_bytes */
 };
+
+/*
+ * Header flags. OPEN with SLP_F_RESUME: "I still hold this document; if its
+ * revision was accepted before and is unfinished, let me go on from what
+ * you have made durable" (docs/protocol.md, "Resuming").
+ */
+#define SLP_F_RESUME 0x0001u
 
 struct slp_hdr {
 	uint16_t magic;
@@ -97,6 +104,7 @@ struct slp_frame {
 		struct {
 			uint64_t position;      /* contiguous bytes received */
 			uint32_t window;
+			uint64_t durable;       /* bytes whose lines are all durable */
 			uint64_t gap_offset;    /* first missing byte */
 			uint32_t gap_len;       /* missing bytes from there */
 		} nak;
@@ -105,8 +113,9 @@ struct slp_frame {
 			uint32_t crc32c;
 		} fin;
 		struct {
-			uint64_t position;
+			uint64_t position;      /* contiguous bytes received */
 			uint32_t window;
+			uint64_t durable;       /* bytes whose lines are all durable: resume from here */
 		} status;               /* ACCEPT and STATUS */
 		struct {
 			uint16_t code;
@@ -145,7 +154,7 @@ const char *slp_code_str(enum slp_code c);
  * Encoders write a complete frame into out (capacity cap) and return its
  * length, or 0 if it does not fit or an argument is out of range.
  */
-size_t slp_encode_open(uint8_t *out, size_t cap, uint32_t session, uint64_t revision,
+size_t slp_encode_open(uint8_t *out, size_t cap, uint16_t flags, uint32_t session, uint64_t revision,
 		       const char *tenant, size_t tenant_len, const char *token, size_t token_len,
 		       const char *doc, size_t doc_len);
 size_t slp_encode_data(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
@@ -153,13 +162,14 @@ size_t slp_encode_data(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t se
 size_t slp_encode_fin(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 		      uint64_t total_len, uint32_t crc32c);
 size_t slp_encode_accept(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-			 uint64_t position, uint32_t window);
+			 uint64_t position, uint32_t window, uint64_t durable);
 size_t slp_encode_status(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-			 uint64_t position, uint32_t window);
+			 uint64_t position, uint32_t window, uint64_t durable);
 size_t slp_encode_reject(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 			 uint16_t code, const char *reason);
 size_t slp_encode_nak(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-		      uint64_t position, uint32_t window, uint64_t gap_offset, uint32_t gap_len);
+		      uint64_t position, uint32_t window, uint64_t durable, uint64_t gap_offset,
+		      uint32_t gap_len);
 size_t slp_encode_done(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 		       uint16_t code, uint64_t lines, uint64_t ok, uint64_t errors,
 		       const char *reason);

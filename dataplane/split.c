@@ -92,10 +92,17 @@ static size_t line_len(const char *p, const char *eol)
 	return len;
 }
 
+/* Where the line just found ends in the document: after its terminator at `after` in this chunk. */
+static void mark_end(struct sl_splitter *s, const char *after)
+{
+	s->line_end = s->pos + (uint64_t)(after - s->chunk);
+}
+
 /* Emit a line that lies whole inside the caller's chunk: no copy. */
-static void emit_direct(struct sl_splitter *s, const char *p, size_t len,
+static void emit_direct(struct sl_splitter *s, const char *p, size_t len, const char *after,
 			sl_line_fn emit, void *ctx)
 {
+	mark_end(s, after);
 	s->lines++;
 	if (len > s->max_line)
 		emit(ctx, p, 0, SL_LINE_OVERSIZE);
@@ -196,6 +203,7 @@ static const char *feed_carried(struct sl_splitter *s, const char *p, const char
 	} else if (s->cr_pending) {
 		s->cr_pending = 0;
 		if (*p == '\n') {                   /* CRLF split across chunks */
+			mark_end(s, p + 1);
 			emit_carried(s, 0, emit, ctx);
 			return p + 1;
 		}
@@ -209,17 +217,16 @@ static const char *feed_carried(struct sl_splitter *s, const char *p, const char
 		return NULL;
 	}
 	carry_append(s, start, line_len(start, eol));
+	mark_end(s, eol + 1);
 	emit_carried(s, 0, emit, ctx);
 	return eol + 1;
 }
 
-void sl_split_feed(struct sl_splitter *s, const char *p, size_t n, sl_line_fn emit, void *ctx)
+static void feed_chunk(struct sl_splitter *s, const char *p, size_t n, sl_line_fn emit, void *ctx)
 {
 	const char *end = p + n;
 	const char *quote;
 
-	if (n == 0)
-		return;
 	if (s->any) {
 		p = feed_carried(s, p, end, emit, ctx);
 		if (p == NULL)
@@ -241,7 +248,7 @@ void sl_split_feed(struct sl_splitter *s, const char *p, size_t n, sl_line_fn em
 		}
 		if (nl != NULL && quote > nl) {
 			/* The fast path: no quote before the LF. */
-			emit_direct(s, p, line_len(p, nl), emit, ctx);
+			emit_direct(s, p, line_len(p, nl), nl + 1, emit, ctx);
 			p = nl + 1;
 			continue;
 		}
@@ -253,9 +260,25 @@ void sl_split_feed(struct sl_splitter *s, const char *p, size_t n, sl_line_fn em
 			carry_tail(s, p, end);
 			return;
 		}
-		emit_direct(s, p, line_len(p, eol), emit, ctx);
+		emit_direct(s, p, line_len(p, eol), eol + 1, emit, ctx);
 		p = eol + 1;
 	}
+}
+
+void sl_split_feed(struct sl_splitter *s, const char *p, size_t n, sl_line_fn emit, void *ctx)
+{
+	if (n == 0)
+		return;
+	s->chunk = p;
+	feed_chunk(s, p, n, emit, ctx);
+	s->pos += n;
+}
+
+void sl_split_resume(struct sl_splitter *s, uint64_t pos, uint64_t lines)
+{
+	s->pos = pos;
+	s->line_end = pos;
+	s->lines = lines;
 }
 
 void sl_split_finish(struct sl_splitter *s, sl_line_fn emit, void *ctx)
@@ -276,5 +299,6 @@ void sl_split_finish(struct sl_splitter *s, sl_line_fn emit, void *ctx)
 	}
 	if (s->in_quotes)
 		flags |= SL_LINE_UNTERMINATED;
+	s->line_end = s->pos;                       /* the document's end */
 	emit_carried(s, flags, emit, ctx);
 }

@@ -31,7 +31,11 @@
 #define SL_LINE_OVERSIZE 0x1u
 #define SL_LINE_UNTERMINATED 0x2u
 
-/* Called once per complete line; line is valid only during the call. */
+/*
+ * Called once per complete line; line is valid only during the call, and
+ * so is the splitter's line_end (where the line ends in the document,
+ * terminator included: a resume point).
+ */
 typedef void (*sl_line_fn)(void *ctx, const char *line, uint32_t len, uint32_t flags);
 
 struct sl_splitter {
@@ -44,6 +48,9 @@ struct sl_splitter {
 	uint8_t oversize;       /* current line exceeded max_line */
 	uint8_t any;            /* current line has at least one byte (or CR) pending */
 	uint64_t lines;         /* lines emitted so far */
+	uint64_t pos;           /* document offset of the first byte of the chunk being fed */
+	uint64_t line_end;      /* during an emit: document offset just after the line's terminator */
+	const char *chunk;      /* the chunk being fed */
 	char *carry;            /* max_line bytes, owned by the caller */
 };
 
@@ -51,5 +58,11 @@ struct sl_splitter {
 void sl_split_init(struct sl_splitter *s, char *carry, uint32_t max_line);
 void sl_split_feed(struct sl_splitter *s, const char *p, size_t n, sl_line_fn emit, void *ctx);
 void sl_split_finish(struct sl_splitter *s, sl_line_fn emit, void *ctx);
+
+/*
+ * Start at document offset pos, after `lines` lines (a document resumed
+ * from its durable position, which is always a line boundary).
+ */
+void sl_split_resume(struct sl_splitter *s, uint64_t pos, uint64_t lines);
 
 #endif

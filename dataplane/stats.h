@@ -75,6 +75,11 @@ struct sl_persist_stats {
 	uint64_t unhealthy_since_ns;                 /* CLOCK_MONOTONIC, valid while unhealthy */
 	uint64_t unhealthy_ns_total;                 /* finished unhealthy periods */
 	uint64_t unhealthy_episodes;
+	/* the journal (control/journal.h) */
+	uint64_t journal_bytes, journal_syncs;       /* appended to segments; fdatasyncs of them */
+	uint64_t busy_ns;                            /* total time in write + sync of rounds */
+	uint64_t checkpoints, segments_deleted;
+	uint64_t recovered_docs, recovered_records;  /* at start: unfinished documents and results replayed */
 } __rte_cache_aligned;
 
 /* websocket thread */
@@ -85,6 +90,7 @@ struct sl_ws_stats {
 	uint64_t refused_auth, refused_path, refused_tenant, refused_revision;
 	uint64_t culled_slow;
 	uint64_t ingest_lines, ingest_bytes, ingest_pauses;
+	uint64_t replayed_messages;                  /* ACK and summary messages read back for ?from= */
 } __rte_cache_aligned;
 
 #endif

@@ -51,8 +51,7 @@ struct sl_stream {
 	uint16_t tenant;
 	uint16_t code;          /* REJECT or DONE code */
 	uint64_t revision;
-	uint64_t position;      /* contiguous bytes received */
-	uint32_t crc;           /* CRC32C of those bytes */
+	uint64_t position;      /* contiguous bytes received (the feed keeps their CRC32C) */
 	uint64_t last_tsc;
 	uint64_t lines_counted;
 	uint64_t done_lines, done_ok, done_errors;
@@ -196,14 +195,25 @@ reply_reject(struct sl_rx_ctx *c, const struct sl_peer *to, uint32_t stream, uin
 		sl_rx_send(c, to, buf, n);
 }
 
+/* Bytes of the document whose lines are all durable (persistence publishes it per slot). */
+static uint64_t
+stream_durable(const struct sl_rx_ctx *c, const struct sl_stream *s)
+{
+	if (s->state == ST_DONE)
+		return s->position;
+	if (s->state != ST_OPEN && s->state != ST_ENDING)
+		return 0;
+	return __atomic_load_n(&c->rt->docs->docs[s->feed.doc].durable, __ATOMIC_ACQUIRE);
+}
+
 /* ACCEPT and STATUS carry the same thing: where we are, and how much more we take. */
 static void
 reply_position(struct sl_rx_ctx *c, struct sl_stream *s, bool accept)
 {
-	uint8_t buf[SLP_HDR_LEN + 12];
+	uint8_t buf[SLP_HDR_LEN + 20];
 	uint32_t window = window_now(c);
 	size_t n = (accept ? slp_encode_accept : slp_encode_status)(buf, sizeof(buf), s->id, s->session,
-								     s->position, window);
+								     s->position, window, stream_durable(c, s));
 
 	if (window == 0 && !s->zero_window) {
 		/* the sender pauses: poll_gaps tells it as soon as the window reopens */
@@ -277,7 +287,6 @@ stream_alloc(struct sl_stream_table *t, const struct stream_key *k)
 	s->touched = 0;
 	s->end_pending = 0;
 	s->position = 0;
-	s->crc = 0;
 	s->lines_counted = 0;
 	s->reason[0] = '\0';
 	s->code = 0;
@@ -382,7 +391,6 @@ take_bytes(struct sl_rx_ctx *c, struct sl_stream *s, uint64_t off, const uint8_t
 		stream_end(c, s, SLP_E_TOO_LARGE, reason);
 		return;
 	}
-	s->crc = slp_crc32c(s->crc, p + skip, n);
 	sl_feed_bytes(&s->feed, p + skip, n);
 	s->position += n;
 }
@@ -473,9 +481,9 @@ hold_frame(struct sl_rx_ctx *c, struct sl_stream *s, const struct slp_frame *f, 
 static void
 reply_nak(struct sl_rx_ctx *c, struct sl_stream *s, uint64_t gap_off, uint64_t gap_len)
 {
-	uint8_t buf[SLP_HDR_LEN + 24];
+	uint8_t buf[SLP_HDR_LEN + 32];
 	size_t n = slp_encode_nak(buf, sizeof(buf), s->id, s->session, s->position, window_now(c),
-				  gap_off, (uint32_t)RTE_MIN(gap_len, (uint64_t)UINT32_MAX));
+				  stream_durable(c, s), gap_off, (uint32_t)RTE_MIN(gap_len, (uint64_t)UINT32_MAX));
 
 	c->st->slp_naks_sent++;
 	if (n > 0)
@@ -615,6 +623,7 @@ on_open(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame 
 	struct sl_msg m;
 	memset(&m, 0, sizeof(m));
 	m.type = SL_MSG_OPEN_REQ;
+	m.flags = (f->h.flags & SLP_F_RESUME) ? SL_MSG_F_RESUME : 0;
 	m.rx = (uint16_t)c->index;
 	m.stream = s->id;
 	m.session = s->session;
@@ -713,10 +722,10 @@ on_fin(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame *
 		stream_end(c, s, SLP_E_LENGTH, reason);
 		return;
 	}
-	if (f->u.fin.crc32c != s->crc) {
+	if (f->u.fin.crc32c != sl_feed_crc(&s->feed)) {
 		c->st->slp_checksum_failed++;
 		snprintf(reason, sizeof(reason), "document CRC32C mismatch: sender %08x, received bytes %08x",
-			 f->u.fin.crc32c, s->crc);
+			 f->u.fin.crc32c, sl_feed_crc(&s->feed));
 		stream_end(c, s, SLP_E_CHECKSUM, reason);
 		return;
 	}
@@ -784,10 +793,28 @@ sl_streams_on_msg(struct sl_rx_ctx *c, const struct sl_msg *m)
 	case SL_MSG_OPEN_REPLY:
 		if (s->state != ST_OPENING)
 			return;
-		if (m->code == SLP_OK) {
+		if (m->flags & SL_MSG_F_COMPLETE) {
+			/* a resumed revision that had already completed: its DONE is the answer */
+			s->state = ST_DONE;
+			s->code = m->code;
+			snprintf(s->reason, sizeof(s->reason), "%.*s", (int)m->reason_len, m->reason);
+			s->done_lines = m->lines;
+			s->done_ok = m->ok;
+			s->done_errors = m->errors;
+			s->last_tsc = rte_rdtsc();
+			reply_done(c, s);
+		} else if (m->code == SLP_OK) {
+			const struct sl_doc *d = &c->rt->docs->docs[m->doc];
+
 			s->state = ST_OPEN;
 			sl_feed_init(&s->feed, c->rt, c->index, &c->backlog, s->carry, m->doc, m->doc_gen,
 				     s->tenant);
+			if (d->resume_offset > 0 || d->resume_lines > 0) {
+				/* resumed after a restart: go on from what is durable */
+				sl_feed_resume(&s->feed, d->resume_offset, d->resume_lines, d->resume_crc);
+				s->position = d->resume_offset;
+				s->lines_counted = d->resume_lines;
+			}
 			s->max_bytes = (uint64_t)c->rt->cfg->tenants[s->tenant].max_document_mb << 20;
 			reply_position(c, s, true);
 		} else {

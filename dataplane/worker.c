@@ -97,6 +97,8 @@ rb_new(struct worker *W, const struct sl_line_batch *lb, uint64_t first_line)
 	rb->kind = SL_RB_RESULTS;
 	rb->n = 0;
 	rb->first_line = first_line;
+	rb->end_offset = 0;
+	rb->end_crc = 0;
 	rb->n_recs = 0;
 	rb->data_used = 0;
 	return rb;
@@ -297,6 +299,9 @@ start_batch(struct worker *W, unsigned slot)
 		i++;
 	}
 	W->ws->crash_slot = -1;
+	/* the last result batch ends where the line batch ends: persistence's resume point */
+	rb->end_offset = lb->end_offset;
+	rb->end_crc = lb->end_crc;
 	W->st->busy_cycles += rte_rdtsc() - t0;
 	if (inf->pending == 0)
 		finish(W, slot);

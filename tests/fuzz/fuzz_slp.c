@@ -43,7 +43,7 @@ static size_t reencode(const struct slp_frame *f, uint8_t *out, size_t cap)
 
 	switch (h->type) {
 	case SLP_OPEN:
-		return slp_encode_open(out, cap, h->session, f->u.open.revision,
+		return slp_encode_open(out, cap, h->flags, h->session, f->u.open.revision,
 				       f->u.open.tenant, f->u.open.tenant_len,
 				       f->u.open.token, f->u.open.token_len,
 				       f->u.open.doc, f->u.open.doc_len);
@@ -55,13 +55,14 @@ static size_t reencode(const struct slp_frame *f, uint8_t *out, size_t cap)
 				      f->u.fin.crc32c);
 	case SLP_ACCEPT:
 		return slp_encode_accept(out, cap, h->stream_id, h->session,
-					 f->u.status.position, f->u.status.window);
+					 f->u.status.position, f->u.status.window, f->u.status.durable);
 	case SLP_STATUS:
 		return slp_encode_status(out, cap, h->stream_id, h->session,
-					 f->u.status.position, f->u.status.window);
+					 f->u.status.position, f->u.status.window, f->u.status.durable);
 	case SLP_NAK:
 		return slp_encode_nak(out, cap, h->stream_id, h->session, f->u.nak.position,
-				      f->u.nak.window, f->u.nak.gap_offset, f->u.nak.gap_len);
+				      f->u.nak.window, f->u.nak.durable, f->u.nak.gap_offset,
+				      f->u.nak.gap_len);
 	case SLP_REJECT:
 		/* A reason with a NUL inside cannot go through a C string: skip. */
 		if (memchr(f->u.reject.reason, 0, f->u.reject.reason_len))
@@ -111,10 +112,12 @@ static void same_frame(const struct slp_frame *a, const struct slp_frame *b)
 	case SLP_STATUS:
 		REQUIRE(a->u.status.position == b->u.status.position);
 		REQUIRE(a->u.status.window == b->u.status.window);
+		REQUIRE(a->u.status.durable == b->u.status.durable);
 		break;
 	case SLP_NAK:
 		REQUIRE(a->u.nak.position == b->u.nak.position);
 		REQUIRE(a->u.nak.window == b->u.nak.window);
+		REQUIRE(a->u.nak.durable == b->u.nak.durable);
 		REQUIRE(a->u.nak.gap_offset == b->u.nak.gap_offset);
 		REQUIRE(a->u.nak.gap_len == b->u.nak.gap_len);
 		break;

@@ -245,15 +245,34 @@ def check_results_file(check, label, data_dir, tenant, doc, rev, expect):
     path = os.path.join(data_dir, tenant, doc, f"{rev}.results")
     if not check(f"{label}: results file exists", os.path.exists(path), path):
         return
-    lines = {}
+    lines, order, summaries, last = {}, [], [], None
     with open(path) as f:
         for raw in f:
             r = json.loads(raw)
+            last = r
+            if r.get("summary") is True:
+                summaries.append(r)
+                continue
             lines.setdefault(r["line"], []).append(r["status"])
+            order.append(r["line"])
     check(f"{label}: results file holds one result per line",
           sorted(lines) == sorted(expect) and all(len(v) == 1 for v in lines.values()),
           f"{len(lines)} distinct of {len(expect)}")
+    check(f"{label}: results file in line order", order == sorted(order))
     check(f"{label}: results file statuses match", all(lines.get(l, ["?"])[0] == s for l, s in expect.items()))
+    n_err = sum(1 for s in expect.values() if s != "ok")
+    check(f"{label}: results file ends with one summary with the right counts",
+          len(summaries) == 1 and last is summaries[0] and summaries[0].get("lines") == len(expect)
+          and summaries[0].get("errors") == n_err and summaries[0].get("ok") == len(expect) - n_err,
+          str(summaries))
+
+
+def read_results(path):
+    """The per-line results of a results file (its summary line left out)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [r for r in (json.loads(l) for l in f if l.strip()) if r.get("summary") is not True]
 
 
 def start_documents(host, tenant, docs, rev=1, timeout_ms=120000):

@@ -42,10 +42,7 @@ def send_file(host, tenant, doc, path):
 
 
 def read_jsonl(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(l) for l in f if l.strip()]
+    return h.read_results(path)
 
 
 def main():

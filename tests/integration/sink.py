@@ -62,7 +62,7 @@ def main():
         for d in docs:
             try:
                 with open(os.path.join(host.data_dir, "acme", d, "1.results")) as f:
-                    written += sum(1 for _ in f)
+                    written += sum(1 for l in f if '"summary":true' not in l)
             except OSError:
                 pass
         check("nothing is ACKed that is not written", acked <= written, f"{acked} ACKed, {written} written")

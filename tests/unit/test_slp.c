@@ -55,7 +55,7 @@ static int test_open_roundtrip(void)
 	int ok = 1;
 	uint8_t buf[SLP_MAX_FRAME];
 	struct slp_frame f;
-	size_t n = slp_encode_open(buf, sizeof buf, 0xdeadbeef, 42, "acme", 4, "s3cret", 6,
+	size_t n = slp_encode_open(buf, sizeof buf, 0, 0xdeadbeef, 42, "acme", 4, "s3cret", 6,
 				   "orders.csv", 10);
 	CHECK(n == SLP_HDR_LEN + 12 + 4 + 6 + 10);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
@@ -77,12 +77,41 @@ static int test_open_roundtrip(void)
 	memset(t, 't', sizeof t);
 	memset(k, 'k', sizeof k);
 	memset(d, 'd', sizeof d);
-	n = slp_encode_open(buf, sizeof buf, 1, UINT64_MAX, t, sizeof t, k, sizeof k, d, sizeof d);
+	n = slp_encode_open(buf, sizeof buf, 0, 1, UINT64_MAX, t, sizeof t, k, sizeof k, d, sizeof d);
 	CHECK(n == SLP_HDR_LEN + 12 + 64 + 128 + 64);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.open.revision == UINT64_MAX);
 	CHECK(f.u.open.tenant_len == 64 && f.u.open.token_len == 128 && f.u.open.doc_len == 64);
 	CHECK(f.u.open.doc[63] == 'd' && f.u.open.token[0] == 'k');
+	return ok;
+}
+
+/* The OPEN header flags: RESUME goes on the wire at bytes 4-5 and comes back. */
+static int test_open_resume_flag(void)
+{
+	int ok = 1;
+	uint8_t buf[SLP_MAX_FRAME];
+	struct slp_frame f;
+	size_t n = slp_encode_open(buf, sizeof buf, SLP_F_RESUME, 0x01020304, 7, "acme", 4,
+				   "tok", 3, "orders", 6);
+	CHECK(n == SLP_HDR_LEN + 12 + 4 + 3 + 6);
+	CHECK(buf[4] == 0x00 && buf[5] == 0x01);
+	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
+	CHECK(f.h.type == SLP_OPEN && f.h.flags == SLP_F_RESUME);
+	CHECK(f.h.session == 0x01020304 && f.u.open.revision == 7);
+	CHECK(f.u.open.doc_len == 6 && memcmp(f.u.open.doc, "orders", 6) == 0);
+
+	/* Without the flag: 0 on the wire. */
+	n = slp_encode_open(buf, sizeof buf, 0, 1, 7, "acme", 4, "tok", 3, "orders", 6);
+	CHECK(buf[4] == 0 && buf[5] == 0);
+	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK && f.h.flags == 0);
+
+	/* All 16 bits survive (unknown flags are the receiver's to ignore),
+	 * and the flags do not leak into the type or length bytes. */
+	n = slp_encode_open(buf, sizeof buf, 0xa5c3, 1, 7, "acme", 4, "tok", 3, "orders", 6);
+	CHECK(buf[4] == 0xa5 && buf[5] == 0xc3);
+	CHECK(buf[3] == SLP_OPEN && buf[6] == 0 && buf[7] == 12 + 4 + 3 + 6);
+	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK && f.h.flags == 0xa5c3);
 	return ok;
 }
 
@@ -134,17 +163,64 @@ static int test_accept_status_roundtrip(void)
 	int ok = 1;
 	uint8_t buf[64];
 	struct slp_frame f;
-	size_t n = slp_encode_accept(buf, sizeof buf, 3, 4, 0, 65536);
-	CHECK(n == SLP_HDR_LEN + 12);
+	size_t n = slp_encode_accept(buf, sizeof buf, 3, 4, 0, 65536, 0);
+	CHECK(n == SLP_HDR_LEN + 20);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_ACCEPT && f.h.stream_id == 3 && f.h.session == 4);
 	CHECK(f.u.status.position == 0 && f.u.status.window == 65536);
+	CHECK(f.u.status.durable == 0);
 
-	n = slp_encode_status(buf, sizeof buf, 3, 4, 123456789012ull, 0);
-	CHECK(n == SLP_HDR_LEN + 12);
+	n = slp_encode_status(buf, sizeof buf, 3, 4, 123456789012ull, 0, 0);
+	CHECK(n == SLP_HDR_LEN + 20);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_STATUS);
 	CHECK(f.u.status.position == 123456789012ull && f.u.status.window == 0);
+	CHECK(f.u.status.durable == 0);
+	return ok;
+}
+
+/*
+ * The durable field of ACCEPT and STATUS: it round-trips, and it sits
+ * after position and window, big-endian (a second sender is written
+ * from docs/protocol.md, so the bytes matter, not only the codec).
+ */
+static int test_accept_status_durable(void)
+{
+	int ok = 1;
+	uint8_t buf[64];
+	struct slp_frame f;
+	static const uint8_t types[] = { SLP_ACCEPT, SLP_STATUS };
+	for (size_t i = 0; i < sizeof types; i++) {
+		memset(buf, 0xee, sizeof buf);
+		size_t n = types[i] == SLP_ACCEPT ?
+			slp_encode_accept(buf, sizeof buf, 5, 6, 0x1122334455667788ull, 0x00010000u,
+					  0x0102030405060708ull) :
+			slp_encode_status(buf, sizeof buf, 5, 6, 0x1122334455667788ull, 0x00010000u,
+					  0x0102030405060708ull);
+		CHECK(n == SLP_HDR_LEN + 20);
+		CHECK(buf[3] == types[i]);
+		CHECK(buf[6] == 0 && buf[7] == 20);             /* length */
+		CHECK(buf[16] == 0x11 && buf[23] == 0x88);      /* position */
+		CHECK(buf[24] == 0x00 && buf[25] == 0x01 && buf[26] == 0x00 && buf[27] == 0x00);
+		static const uint8_t durable[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+		CHECK(memcmp(buf + 28, durable, 8) == 0);       /* durable, big-endian */
+		CHECK(buf[36] == 0xee);                         /* nothing written past the frame */
+		CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
+		CHECK(f.h.type == types[i] && f.h.stream_id == 5 && f.h.session == 6);
+		CHECK(f.u.status.position == 0x1122334455667788ull);
+		CHECK(f.u.status.window == 0x00010000u);
+		CHECK(f.u.status.durable == 0x0102030405060708ull);
+	}
+	/* The extremes: durable 0 (nothing durable yet) and all ones. */
+	size_t n = slp_encode_status(buf, sizeof buf, 1, 2, UINT64_MAX, UINT32_MAX, UINT64_MAX);
+	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
+	CHECK(f.u.status.position == UINT64_MAX && f.u.status.window == UINT32_MAX &&
+	      f.u.status.durable == UINT64_MAX);
+	/* A 12-byte body (the layout before durable existed) is refused. */
+	craft_hdr(buf, SLP_STATUS, 12);
+	CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_BODY);
+	craft_hdr(buf, SLP_ACCEPT, 12);
+	CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_BODY);
 	return ok;
 }
 
@@ -154,19 +230,21 @@ static int test_nak_roundtrip(void)
 	uint8_t buf[64];
 	struct slp_frame f;
 	size_t n = slp_encode_nak(buf, sizeof buf, 21, 22, 0x1122334455667788ull, 65536,
-				  0x99aabbccddeeff00ull, 0xfedcba98u);
-	CHECK(n == SLP_HDR_LEN + 24);
+				  0x0102030405060708ull, 0x99aabbccddeeff00ull, 0xfedcba98u);
+	CHECK(n == SLP_HDR_LEN + 32);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_NAK && f.h.stream_id == 21 && f.h.session == 22);
 	CHECK(f.u.nak.position == 0x1122334455667788ull && f.u.nak.window == 65536);
 	CHECK(f.u.nak.gap_offset == 0x99aabbccddeeff00ull && f.u.nak.gap_len == 0xfedcba98u);
-	/* Layout: position, window, gap_offset, gap_len, big-endian. */
+	CHECK(f.u.nak.durable == 0x0102030405060708ull);
+	/* Layout: position, window, durable, gap_offset, gap_len, big-endian. */
 	CHECK(buf[16] == 0x11 && buf[23] == 0x88);
 	CHECK(buf[24] == 0x00 && buf[25] == 0x01 && buf[27] == 0x00);
-	CHECK(buf[28] == 0x99 && buf[35] == 0x00);
-	CHECK(buf[36] == 0xfe && buf[39] == 0x98);
+	CHECK(buf[28] == 0x01 && buf[35] == 0x08);
+	CHECK(buf[36] == 0x99 && buf[43] == 0x00);
+	CHECK(buf[44] == 0xfe && buf[47] == 0x98);
 
-	n = slp_encode_nak(buf, sizeof buf, 1, 2, 0, 0, 0, 1);
+	n = slp_encode_nak(buf, sizeof buf, 1, 2, 0, 0, 0, 0, 1);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.nak.position == 0 && f.u.nak.window == 0 && f.u.nak.gap_len == 1);
 	return ok;
@@ -274,7 +352,7 @@ static int test_decode_length_mismatch(void)
 {
 	int ok = 1;
 	uint8_t buf[64];
-	size_t n = slp_encode_status(buf, sizeof buf, 1, 2, 3, 4);
+	size_t n = slp_encode_status(buf, sizeof buf, 1, 2, 3, 4, 0);
 	/* Datagram shorter than the header claims (truncated in flight). */
 	CHECK(dec(buf, n - 1) == SLP_DEC_LENGTH);
 	CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_LENGTH);
@@ -404,25 +482,29 @@ static int test_decode_fixed_size_errors(void)
 	uint8_t buf[64];
 	memset(buf, 0, sizeof buf);
 	static const uint8_t types[] = { SLP_FIN, SLP_ACCEPT, SLP_STATUS };
+	/* FIN: exactly 12 bytes; ACCEPT and STATUS: exactly 20. */
 	for (size_t i = 0; i < sizeof types; i++) {
-		craft_hdr(buf, types[i], 12);
-		CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_OK);
-		craft_hdr(buf, types[i], 11);
-		CHECK(dec(buf, SLP_HDR_LEN + 11) == SLP_DEC_BODY);
-		craft_hdr(buf, types[i], 13);
-		CHECK(dec(buf, SLP_HDR_LEN + 13) == SLP_DEC_BODY);
+		uint16_t want = types[i] == SLP_FIN ? 12 : 20;
+		craft_hdr(buf, types[i], want);
+		CHECK(dec(buf, SLP_HDR_LEN + want) == SLP_DEC_OK);
+		craft_hdr(buf, types[i], (uint16_t)(want - 1));
+		CHECK(dec(buf, SLP_HDR_LEN + want - 1u) == SLP_DEC_BODY);
+		craft_hdr(buf, types[i], (uint16_t)(want + 1));
+		CHECK(dec(buf, SLP_HDR_LEN + want + 1u) == SLP_DEC_BODY);
 		craft_hdr(buf, types[i], 0);
 		CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_BODY);
 	}
-	/* NAK: exactly 24 bytes. */
-	craft_hdr(buf, SLP_NAK, 24);
-	CHECK(dec(buf, SLP_HDR_LEN + 24) == SLP_DEC_OK);
-	craft_hdr(buf, SLP_NAK, 23);
-	CHECK(dec(buf, SLP_HDR_LEN + 23) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_NAK, 25);
-	CHECK(dec(buf, SLP_HDR_LEN + 25) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_NAK, 12);    /* a STATUS-sized body */
-	CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_BODY);
+	/* NAK: exactly 32 bytes. */
+	craft_hdr(buf, SLP_NAK, 32);
+	CHECK(dec(buf, SLP_HDR_LEN + 32) == SLP_DEC_OK);
+	craft_hdr(buf, SLP_NAK, 31);
+	CHECK(dec(buf, SLP_HDR_LEN + 31) == SLP_DEC_BODY);
+	craft_hdr(buf, SLP_NAK, 33);
+	CHECK(dec(buf, SLP_HDR_LEN + 33) == SLP_DEC_BODY);
+	craft_hdr(buf, SLP_NAK, 24);    /* the NAK before durable existed */
+	CHECK(dec(buf, SLP_HDR_LEN + 24) == SLP_DEC_BODY);
+	craft_hdr(buf, SLP_NAK, 20);    /* a STATUS-sized body */
+	CHECK(dec(buf, SLP_HDR_LEN + 20) == SLP_DEC_BODY);
 	craft_hdr(buf, SLP_NAK, 0);
 	CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_BODY);
 	return ok;
@@ -464,14 +546,14 @@ static int test_decode_truncations(void)
 	uint8_t payload[100] = { 1 };
 	size_t lens[8];
 	uint8_t frames[8][SLP_MAX_FRAME];
-	lens[0] = slp_encode_open(frames[0], SLP_MAX_FRAME, 1, 2, "t", 1, "k", 1, "d", 1);
+	lens[0] = slp_encode_open(frames[0], SLP_MAX_FRAME, 0, 1, 2, "t", 1, "k", 1, "d", 1);
 	lens[1] = slp_encode_data(frames[1], SLP_MAX_FRAME, 1, 2, 3, payload, sizeof payload);
 	lens[2] = slp_encode_fin(frames[2], SLP_MAX_FRAME, 1, 2, 3, 4);
-	lens[3] = slp_encode_accept(frames[3], SLP_MAX_FRAME, 1, 2, 3, 4);
-	lens[4] = slp_encode_status(frames[4], SLP_MAX_FRAME, 1, 2, 3, 4);
+	lens[3] = slp_encode_accept(frames[3], SLP_MAX_FRAME, 1, 2, 3, 4, 0);
+	lens[4] = slp_encode_status(frames[4], SLP_MAX_FRAME, 1, 2, 3, 4, 0);
 	lens[5] = slp_encode_reject(frames[5], SLP_MAX_FRAME, 1, 2, 3, "why");
 	lens[6] = slp_encode_done(frames[6], SLP_MAX_FRAME, 1, 2, 3, 4, 5, 6, "why");
-	lens[7] = slp_encode_nak(frames[7], SLP_MAX_FRAME, 1, 2, 3, 4, 5, 6);
+	lens[7] = slp_encode_nak(frames[7], SLP_MAX_FRAME, 1, 2, 3, 4, 0, 5, 6);
 	for (int i = 0; i < 8; i++) {
 		CHECK(lens[i] > 0);
 		CHECK(dec(frames[i], lens[i]) == SLP_DEC_OK);
@@ -496,17 +578,17 @@ static int test_encode_refusals(void)
 	memset(big, 'a', sizeof big);
 
 	/* Buffers one byte too small, for every type. */
-	size_t need = slp_encode_open(buf, sizeof buf, 1, 1, "ten", 3, "tok", 3, "doc", 3);
+	size_t need = slp_encode_open(buf, sizeof buf, 0, 1, 1, "ten", 3, "tok", 3, "doc", 3);
 	CHECK(need == SLP_HDR_LEN + 12 + 9);
-	CHECK(slp_encode_open(buf, need - 1, 1, 1, "ten", 3, "tok", 3, "doc", 3) == 0);
+	CHECK(slp_encode_open(buf, need - 1, 0, 1, 1, "ten", 3, "tok", 3, "doc", 3) == 0);
 	CHECK(slp_encode_data(buf, SLP_DATA_HDR_LEN + 9, 1, 1, 0, payload, 10) == 0);
 	CHECK(slp_encode_data(buf, SLP_DATA_HDR_LEN + 10, 1, 1, 0, payload, 10) == SLP_DATA_HDR_LEN + 10);
 	CHECK(slp_encode_fin(buf, SLP_HDR_LEN + 11, 1, 1, 0, 0) == 0);
-	CHECK(slp_encode_accept(buf, SLP_HDR_LEN + 11, 1, 1, 0, 0) == 0);
-	CHECK(slp_encode_status(buf, SLP_HDR_LEN + 11, 1, 1, 0, 0) == 0);
-	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 23, 1, 1, 0, 0, 0, 0) == 0);
-	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 24, 1, 1, 0, 0, 0, 0) == SLP_HDR_LEN + 24);
-	CHECK(slp_encode_nak(NULL, 64, 1, 1, 0, 0, 0, 0) == 0);
+	CHECK(slp_encode_accept(buf, SLP_HDR_LEN + 19, 1, 1, 0, 0, 0) == 0);
+	CHECK(slp_encode_status(buf, SLP_HDR_LEN + 19, 1, 1, 0, 0, 0) == 0);
+	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 31, 1, 1, 0, 0, 0, 0, 0) == 0);
+	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 32, 1, 1, 0, 0, 0, 0, 0) == SLP_HDR_LEN + 32);
+	CHECK(slp_encode_nak(NULL, 64, 1, 1, 0, 0, 0, 0, 0) == 0);
 	CHECK(slp_encode_reject(buf, SLP_HDR_LEN + 4, 1, 1, 1, "abc") == 0);
 	CHECK(slp_encode_reject(buf, SLP_HDR_LEN + 5, 1, 1, 1, "abc") == SLP_HDR_LEN + 5);
 	CHECK(slp_encode_done(buf, SLP_HDR_LEN + 30, 1, 1, 0, 0, 0, 0, "abc") == 0);
@@ -514,15 +596,15 @@ static int test_encode_refusals(void)
 	CHECK(slp_encode_fin(buf, 0, 1, 1, 0, 0) == 0);
 
 	/* OPEN: empty or over-long names and token. */
-	CHECK(slp_encode_open(buf, sizeof buf, 1, 1, "", 0, "tok", 3, "doc", 3) == 0);
-	CHECK(slp_encode_open(buf, sizeof buf, 1, 1, "ten", 3, "", 0, "doc", 3) == 0);
-	CHECK(slp_encode_open(buf, sizeof buf, 1, 1, "ten", 3, "tok", 3, "", 0) == 0);
-	CHECK(slp_encode_open(buf, sizeof buf, 1, 1, big, SLP_NAME_MAX + 1, "tok", 3, "doc", 3) == 0);
-	CHECK(slp_encode_open(buf, sizeof buf, 1, 1, "ten", 3, big, SLP_TOKEN_MAX + 1, "doc", 3) == 0);
-	CHECK(slp_encode_open(buf, sizeof buf, 1, 1, "ten", 3, "tok", 3, big, SLP_NAME_MAX + 1) == 0);
-	CHECK(slp_encode_open(buf, sizeof buf, 1, 1, NULL, 3, "tok", 3, "doc", 3) == 0);
+	CHECK(slp_encode_open(buf, sizeof buf, 0, 1, 1, "", 0, "tok", 3, "doc", 3) == 0);
+	CHECK(slp_encode_open(buf, sizeof buf, 0, 1, 1, "ten", 3, "", 0, "doc", 3) == 0);
+	CHECK(slp_encode_open(buf, sizeof buf, 0, 1, 1, "ten", 3, "tok", 3, "", 0) == 0);
+	CHECK(slp_encode_open(buf, sizeof buf, 0, 1, 1, big, SLP_NAME_MAX + 1, "tok", 3, "doc", 3) == 0);
+	CHECK(slp_encode_open(buf, sizeof buf, 0, 1, 1, "ten", 3, big, SLP_TOKEN_MAX + 1, "doc", 3) == 0);
+	CHECK(slp_encode_open(buf, sizeof buf, 0, 1, 1, "ten", 3, "tok", 3, big, SLP_NAME_MAX + 1) == 0);
+	CHECK(slp_encode_open(buf, sizeof buf, 0, 1, 1, NULL, 3, "tok", 3, "doc", 3) == 0);
 	/* A length that would wrap the u8 on the wire is refused, not truncated. */
-	CHECK(slp_encode_open(buf, sizeof buf, 1, 1, big, 256 + 3, "tok", 3, "doc", 3) == 0);
+	CHECK(slp_encode_open(buf, sizeof buf, 0, 1, 1, big, 256 + 3, "tok", 3, "doc", 3) == 0);
 
 	/* DATA: empty and oversize payloads. */
 	CHECK(slp_encode_data(buf, sizeof buf, 1, 1, 0, payload, 0) == 0);
@@ -627,9 +709,11 @@ static int test_crc32c_incremental(void)
 int main(void)
 {
 	TEST(test_open_roundtrip);
+	TEST(test_open_resume_flag);
 	TEST(test_data_roundtrip);
 	TEST(test_fin_roundtrip);
 	TEST(test_accept_status_roundtrip);
+	TEST(test_accept_status_durable);
 	TEST(test_nak_roundtrip);
 	TEST(test_reject_roundtrip);
 	TEST(test_done_roundtrip);
