@@ -40,7 +40,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sluice-send --tenant T --token TOK --to HOST[:PORT] --rev N [--doc D]\n"
-		"                   [--parallel N] [--payload BYTES] [--timeout-ms MS] [--quiet]\n"
+		"                   [--parallel N] [--payload BYTES] [--timeout-ms MS] [--resume]\n"
+		"                   [--quiet]\n"
 		"                   FILE...\n"
 		"\n"
 		"Send each FILE as revision N of a document of tenant T to the appliance at\n"
@@ -56,6 +57,12 @@ static void usage(FILE *f)
 		"  --parallel N      send up to N documents at once, 1 to %u (default 1)\n"
 		"  --payload BYTES   data bytes per datagram, 1 to %u (default 1400)\n"
 		"  --timeout-ms MS   give up after MS ms without any answer (default 30000)\n"
+		"  --resume          go on with revision N where an earlier run stopped (this\n"
+		"                    sender or the appliance died): the appliance continues\n"
+		"                    from the lines it had made durable, or reports the result\n"
+		"                    if N had already completed. Same FILE and --rev as before.\n"
+		"                    (A restart of the appliance during a send is resumed\n"
+		"                    without this option.)\n"
 		"  --quiet           no progress line\n"
 		"\n"
 		"Exit status: 0 all confirmed, 1 some refused by the appliance, 2 bad arguments,\n"
@@ -217,9 +224,13 @@ static void report(struct run *r, const struct job *j)
 	}
 	if (j->rc == 0) {
 		printf("sent %s/%s rev %" PRIu64 ": %" PRIu64 " bytes, %" PRIu64 " lines "
-		       "(%" PRIu64 " ok, %" PRIu64 " errors) in %.3f s, %" PRIu64 " retransmits\n",
+		       "(%" PRIu64 " ok, %" PRIu64 " errors) in %.3f s, %" PRIu64 " retransmits, "
+		       "%" PRIu64 " resumes",
 		       o->tenant, o->doc, o->revision, res->bytes, res->lines, res->ok, res->errors,
-		       res->seconds, res->retransmits);
+		       res->seconds, res->retransmits, res->resumes);
+		if (res->resumes > 0)
+			printf(" (last from byte %" PRIu64 ")", res->resumed_from);
+		putchar('\n');
 		fflush(stdout);
 	} else if (j->rc == 1) {
 		fprintf(stderr, "rejected %s/%s rev %" PRIu64 ": %s (code %d)\n",
@@ -295,7 +306,8 @@ static void watch(struct run *r)
 
 int main(int argc, char **argv)
 {
-	enum { O_TENANT = 1000, O_TOKEN, O_DOC, O_REV, O_TO, O_PAYLOAD, O_TIMEOUT, O_PARALLEL };
+	enum { O_TENANT = 1000, O_TOKEN, O_DOC, O_REV, O_TO, O_PAYLOAD, O_TIMEOUT, O_PARALLEL,
+	       O_RESUME };
 	static const struct option longopts[] = {
 		{ "tenant", required_argument, NULL, O_TENANT },
 		{ "token", required_argument, NULL, O_TOKEN },
@@ -305,6 +317,7 @@ int main(int argc, char **argv)
 		{ "payload", required_argument, NULL, O_PAYLOAD },
 		{ "timeout-ms", required_argument, NULL, O_TIMEOUT },
 		{ "parallel", required_argument, NULL, O_PARALLEL },
+		{ "resume", no_argument, NULL, O_RESUME },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -339,6 +352,7 @@ int main(int argc, char **argv)
 		case O_PARALLEL:
 			parallel = (unsigned)parse_uint("--parallel", optarg, 1, PARALLEL_MAX);
 			break;
+		case O_RESUME: o.resume = 1; break;
 		case 'q': quiet = true; break;
 		case 'h': usage(stdout); return 0;
 		case ':':

@@ -7,6 +7,9 @@
  * (REJECT), or stopped answering. The sender is selective-repeat: it
  * resends only what the appliance NAKs, or one probe frame when nothing
  * moves for a retransmission timeout (docs/protocol.md, "The sender").
+ * If the appliance restarts mid-document the sender re-opens the document
+ * with the RESUME flag and goes on from the bytes the appliance made
+ * durable (docs/protocol.md, "Resuming after a restart").
  *
  * Thread-safe: no global state, so threads may send documents in parallel.
  */
@@ -34,6 +37,13 @@ struct sl_send_opts {
 	 * progress line for several documents. NULL = not called. */
 	void (*on_confirmed)(void *arg, uint64_t more_bytes);
 	void *on_confirmed_arg;
+	/* Added with resuming. The FIRST OPEN carries the RESUME flag too: this
+	 * revision may have been started (or even finished) by an earlier run
+	 * of the sender; the appliance then answers with where to go on from,
+	 * or with the DONE it already sent. Use the same revision as before.
+	 * 0 = a plain OPEN. (Losing the stream mid-document always resumes,
+	 * whatever this says.) */
+	int resume;
 };
 
 struct sl_send_result {
@@ -46,12 +56,19 @@ struct sl_send_result {
 	uint64_t naks_received;    /* NAK frames from the appliance */
 	uint64_t rto_probes;       /* frames resent because nothing moved for an RTO */
 	uint64_t ignored;          /* replies dropped as implausible (corrupted in flight?) */
+	/* Added with resuming. */
+	uint64_t resumes;          /* times the document went on from the appliance's durable
+				      offset: after losing the stream (appliance restart), or a
+				      first OPEN with opts.resume accepted past byte 0 */
+	uint64_t resumed_from;     /* the offset the last resume went on from */
 };
 
 /*
  * Send len bytes as one document. Returns 0 when the appliance confirmed
  * every line (res->code == 0), 1 when it refused or failed the document
  * (res->code, res->reason), -1 on a local or network failure (res->reason).
+ * The caller's buffer must stay unchanged until the call returns: after
+ * an appliance restart any byte past what it made durable may be sent again.
  */
 int sl_send_document(const struct sl_send_opts *o, const void *doc, size_t len,
 		     struct sl_send_result *res);
