@@ -91,6 +91,7 @@ class TestHost:
         self.tokens = tenants
         self.started = []
         self.daemon = None
+        self.log_mark = 0
         self.log_path = os.path.join(self.work, "sluiced.log")
         vdev = f"net_af_packet0,iface={self.ifc}" + (f",qpairs={rx_lcores}" if rx_lcores > 1 else "")
         self.conf = os.path.join(self.work, "sluice.conf")
@@ -113,14 +114,19 @@ class TestHost:
         subprocess.run([netns, "down", self.ns, self.ifc], capture_output=True)
         return run([netns, "up", self.ns, self.ifc, f"{HOST_IP}/24"])
 
-    def start(self, timeout=30):
-        log = open(self.log_path, "w")
+    def start(self, timeout=30, append=False):
+        """Start sluiced; append=True keeps the log of an earlier run (a restart)."""
+        if append:
+            self.log_mark = len(self.log())
+        else:
+            self.log_mark = 0
+        log = open(self.log_path, "a" if append else "w")
         self.daemon = subprocess.Popen([tool("control", "sluiced"), "-c", self.conf], stdout=log,
                                        stderr=subprocess.STDOUT)
         self.started.append(self.daemon)
         end = time.time() + timeout
         while time.time() < end:
-            if "sluiced: ready" in self.log():
+            if "sluiced: ready" in self.log()[self.log_mark:]:
                 return True
             if self.daemon.poll() is not None:
                 return False
@@ -175,14 +181,16 @@ class TestHost:
 
 
 class Subscriber:
-    def __init__(self, host, tenant, doc, summaries, name=None, token=None):
+    def __init__(self, host, tenant, doc, summaries, name=None, token=None, start_line=None, rev=None):
+        """start_line: ask for the ACKs from that line on (replayed, then live)."""
         name = name or f"{tenant}-{doc}"
         self.path = os.path.join(host.work, f"sub-{name}.out")
         self.err = os.path.join(host.work, f"sub-{name}.err")
         self.tenant, self.doc = tenant, doc
+        extra = (["--from", str(start_line)] if start_line else []) + (["--rev", str(rev)] if rev else [])
         self.p = host.popen([tool("client", "sluice-ws"), "acks", "--url", host.url, "--tenant", tenant,
                              "--doc", doc, "--token", token or host.tokens[tenant],
-                             "--count-summaries", str(summaries), "--timeout", "120"],
+                             "--count-summaries", str(summaries), "--timeout", "120"] + extra,
                             stdout=open(self.path, "w"), stderr=open(self.err, "w"))
 
     def messages(self):

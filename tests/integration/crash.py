@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Crash recovery: sluiced is killed with SIGKILL at several points while
+three documents are being sent, and restarted on the same data directory
+each time. The senders (the resuming sluice-send) must finish every
+document; the result files must hold every line exactly once, in order,
+with one summary; and the ACKs seen across all lives — each new
+subscriber asking to start after the last line it had — must cover every
+line exactly once.
+
+Kill points: (1) mid-transfer, after some lines were ACKed; (2) with a
+slow fdatasync (40 ms), shortly after a restart, so the kill lands while
+rounds are waiting on the journal's sync; (3) after every document is
+complete, before anything else happens ("between documents"). After (3):
+the revision registry is intact (the same revision is refused without
+RESUME) and a RESUME of the complete revision is answered with its DONE.
+Journal segments are 1 MiB here, so segments rotate and are deleted
+during the run; after a clean stop one segment is left.
+
+usage: crash.py BUILD_DIR SOURCE_DIR
+"""
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+h.setup_paths(sys.argv[1], sys.argv[2])
+TOKENS = {"acme": "acme-crash-token-0123456789"}
+check = h.Checks()
+STORAGE = "batch_min_records = 64\nbatch_records = 1024\njournal_segment_mb = 1\n"
+
+
+def write_storage(host, extra):
+    """Rewrite the [storage] section's tuning for the next start."""
+    with open(host.conf) as f:
+        conf = f.read()
+    conf = re.sub(r"(\[storage\]\ndata_dir = [^\n]*\n)(.*?)(\n\[tenant)", lambda m: m.group(1) + extra + m.group(3),
+                  conf, flags=re.S)
+    with open(host.conf, "w") as f:
+        f.write(conf)
+
+
+class Acks:
+    """What subscribers have seen of each document across daemon lives."""
+
+    def __init__(self, host, docs):
+        self.host, self.docs = host, docs
+        self.seen = {d: {} for d in docs}
+        self.summaries = {d: [] for d in docs}
+        self.subs = {}
+        self.life = 0
+
+    def subscribe(self):
+        self.life += 1
+        self.subs = {}
+        for d in self.docs:
+            nxt = self.next_line(d)
+            self.subs[d] = h.Subscriber(self.host, "acme", d, 1, name=f"{d}-life{self.life}", start_line=nxt)
+        for s in self.subs.values():
+            s.wait_subscribed()
+
+    def next_line(self, d):
+        n = 1
+        while n in self.seen[d]:
+            n += 1
+        return n
+
+    def collect(self):
+        """Fold in what the current subscribers received (call after they ended)."""
+        for d, s in self.subs.items():
+            for line, st in h.ack_coverage(s.messages(), "acme", d, 1).items():
+                self.seen[d].setdefault(line, []).extend(st)
+            self.summaries[d] += [m for m in s.messages() if m.get("type") == "summary"]
+
+    def acked(self):
+        total = 0
+        for d, s in self.subs.items():
+            total += len(h.ack_coverage(s.messages(), "acme", d, 1))
+        return total
+
+
+def kill9(host):
+    host.daemon.kill()
+    host.daemon.wait()
+
+
+def main():
+    host = h.TestHost("crash", TOKENS, extra_storage=STORAGE)
+    try:
+        r = host.net_up()
+        if not check("test host namespace created", r.returncode == 0, r.stderr):
+            return
+        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+            return
+        docs = {f"doc{j}": h.make_doc(20 + j, 80000, bad_every=700, width=48) for j in range(3)}
+        total = sum(len(e) for _, e in docs.values())
+        acks = Acks(host, docs)
+        acks.subscribe()
+        _, senders = h.start_documents(host, "acme", docs, timeout_ms=90000)
+        for s in _.values():          # start_documents' own subscribers: not needed here
+            s.p.kill()
+
+        # (1) mid-transfer, once some lines are ACKed
+        end = time.time() + 60
+        while acks.acked() < total // 6 and time.time() < end:
+            time.sleep(0.05)
+        kill9(host)
+        time.sleep(0.3)
+        for s in acks.subs.values():
+            s.wait(timeout=10)
+        acks.collect()
+        n1 = sum(len(v) for v in acks.seen.values())
+        check("(1) killed mid-transfer after some ACKs", 0 < n1 < total, f"{n1} of {total} ACKed")
+
+        # (2) a slow journal sync: kill while rounds wait on it
+        write_storage(host, STORAGE + "fault_delay_us = 40000\n")
+        if not check("(2) sluiced restarts after kill -9", host.start(append=True), host.log()[-3000:]):
+            return
+        check("(2) the restart found unfinished documents in the journal",
+              "unfinished documents" in host.log()[host.log_mark:], host.log()[host.log_mark:][-1500:])
+        acks.subscribe()
+        end = time.time() + 60
+        while acks.acked() < 2000 and time.time() < end:
+            time.sleep(0.05)
+        kill9(host)
+        time.sleep(0.3)
+        for s in acks.subs.values():
+            s.wait(timeout=10)
+        acks.collect()
+        n2 = sum(len(v) for v in acks.seen.values())
+        check("(2) killed during slow syncs, after more lines were ACKed", n2 > n1, f"{n1} -> {n2}")
+
+        # the last life: to the end
+        write_storage(host, STORAGE)
+        if not check("(3) sluiced restarts again", host.start(append=True), host.log()[-3000:]):
+            return
+        acks.subscribe()
+        for d, p in senders.items():
+            try:
+                out, err = p.communicate(timeout=240)
+            except Exception:
+                p.kill()
+                out, err = p.communicate()
+            check(f"{d}: the sender completes across two crashes", p.returncode == 0, out + err)
+            m = re.search(r"(\d+) resumes", out + err)
+            check(f"{d}: the sender resumed", m is not None and int(m.group(1)) >= 1, out + err)
+        for s in acks.subs.values():
+            s.wait(timeout=60)
+        acks.collect()
+        for d, (_, expect) in docs.items():
+            seen = acks.seen[d]
+            dup = [line for line, st in seen.items() if len(st) != 1]
+            missing = [line for line in expect if line not in seen]
+            wrong = [line for line in expect if line in seen and seen[line][0] != expect[line]]
+            check(f"{d}: every line ACKed exactly once across three lives", not dup and not missing,
+                  f"dup={dup[:5]} missing={missing[:5]} ({len(seen)} of {len(expect)})")
+            check(f"{d}: ACK statuses match", not wrong, str(wrong[:5]))
+            check(f"{d}: one summary", len(acks.summaries[d]) == 1, str(acks.summaries[d]))
+            h.check_results_file(check, d, host.data_dir, "acme", d, 1, expect)
+
+        rc, st = host.sluicectl("raw /sluice/status")
+        ps = st.get("persist", {})
+        check("journal segments were rotated and deleted during the run",
+              ps.get("checkpoints", 0) >= 2 and ps.get("segments_deleted", 0) >= 1, str(ps))
+        check("documents were resumed from a durable position past their start",
+              re.search(r"resumed at line [1-9]\d*, byte [1-9]", host.log()) is not None,
+              "\n".join(l for l in host.log().splitlines() if "resumed" in l)[:800])
+
+        # (3) between documents: everything complete, kill, restart
+        kill9(host)
+        if not check("(3) sluiced restarts after a kill between documents", host.start(append=True),
+                     host.log()[-3000:]):
+            return
+        data, expect = docs["doc0"]
+        path = os.path.join(host.work, "acme-doc0.csv")
+        base = [h.tool("client", "sluice-send"), "--quiet", "--tenant", "acme", "--token", TOKENS["acme"],
+                "--doc", "doc0", "--rev", "1", "--to", f"{h.APPLIANCE_IP}:{h.SLP_PORT}", "--timeout-ms", "10000"]
+        r = h.run(host.in_ns(base + [path]))
+        check("the revision registry survived: revision 1 again is refused",
+              r.returncode == 1 and "not newer" in r.stdout + r.stderr, r.stdout + r.stderr)
+        r = h.run(host.in_ns(base + ["--resume", path]))
+        check("RESUME of the complete revision is answered with its DONE", r.returncode == 0, r.stdout + r.stderr)
+        h.check_results_file(check, "doc0 after the resumed DONE", host.data_dir, "acme", "doc0", 1, expect)
+        check("sluiced stops cleanly", host.stop() == 0)
+        segs = [f for f in os.listdir(os.path.join(host.data_dir, "journal")) if f.endswith(".sj")]
+        check("after a clean stop one journal segment is left", len(segs) == 1, str(segs))
+    finally:
+        host.cleanup(keep=check.failed > 0)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(check.summary())
