@@ -1,29 +1,36 @@
 /*
  * persist.c — the io_uring writer: results become JSON lines in the
- * files of their document (persist_files.h), in line order, durable
- * before they are acknowledged.
+ * files of their document (persist_files.h), in line order, durable in
+ * the journal (journal.h) before they are acknowledged.
  *
- * One thread ("sl-persist") owns the ring and every result file. Its
- * loop, in rounds:
+ * One thread ("sl-persist") owns the ring, the journal and every result
+ * file. Its loop, in rounds:
  *
  *   1. drain END messages (to_persist): a document's line count is known;
- *   2. dequeue result batches from the workers' rings, up to
- *      cfg->batch_records records;
+ *   2. dequeue result batches from the workers' rings, up to the adaptive
+ *      batch limit;
  *   3. put them in line order: per document we know the next line to
  *      write. A batch starting there is queued for writing, followed by
  *      any held batches that now follow on; a batch that arrived early
  *      (another worker still has the lines before it) is held, sorted by
  *      first line, until they come;
  *   4. format each document's queued lines into one region per file
- *      (results, each processor stream, dead-letter) of a staging buffer,
- *      opening files on their first bytes, and submit one write per file
- *      at its end;
- *   5. hand batches of "ack = processed" tenants to the websocket thread
- *      as soon as the writes are submitted;
- *   6. when every write is complete, one IORING_FSYNC_DATASYNC per file;
- *   7. then hand over the other batches, and for every document that has
- *      ended with all its lines durable, close its files and send the
- *      SL_RB_SUMMARY batch (always after that document's results).
+ *      (results, each processor stream, dead-letter) of a staging buffer;
+ *      a document complete with this round gets its summary line last;
+ *   5. build the round's journal record: per document its counts and
+ *      resume point after the round, and every region with its file and
+ *      offset; submit the file writes and the journal append together
+ *      ("ack = processed" tenants get their batches now);
+ *   6. when all are complete, one IORING_FSYNC_DATASYNC of the journal
+ *      segment: the round is durable;
+ *   7. hand the other batches over, publish each document's durable input
+ *      offset (SLP STATUS reports it), and send the summaries.
+ *
+ * Result files are not synced per round: the journal holds their bytes.
+ * Past [storage] journal_segment_mb a checkpoint syncs them all (syncfs),
+ * starts a new segment with the state of every unfinished document, and
+ * deletes the older segments. At start, recover.c has replayed whatever
+ * segments a crash left.
  *
  * Batches reach rt->acks in line order per document, whatever order the
  * workers finished in.

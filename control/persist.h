@@ -1,17 +1,18 @@
 /*
  * persist.h — the io_uring writer: result records to per-document result
- * files, fdatasync per batch, then ACK events to the websocket thread.
+ * files and the journal, one fdatasync (of the journal) per batch, then
+ * ACK events to the websocket thread.
  *
- * One thread owns the ring and every result file descriptor. It drains
- * the workers' result rings and the to_persist message ring (END of a
- * document), appends one JSON line per result to
+ * One thread owns the ring, the journal segments and every result file
+ * descriptor. It drains the workers' result rings and the to_persist
+ * message ring (END of a document), appends one JSON line per result to
  *   <data>/<tenant>/<document>/<revision>.results
- * submits the writes of a batch together, then one IORING_FSYNC_DATASYNC
- * per touched file, and only when those complete hands the batches to
- * rt->acks (tenants with ack = processed get theirs as soon as the
- * writes are submitted). When a document has ended and all its lines are
- * durable, it closes the file and sends an SL_RB_SUMMARY batch after the
- * document's last results.
+ * (and the processor's records to their stream files), appends the same
+ * bytes with the document's resume point to the journal, syncs the
+ * journal, and only then hands the batches to rt->acks (tenants with
+ * ack = processed get theirs as soon as the writes are submitted). When
+ * a document has ended and all its lines are durable, a summary line ends
+ * its results file and an SL_RB_SUMMARY batch follows its last results.
  */
 #ifndef SLUICE_PERSIST_H
 #define SLUICE_PERSIST_H
