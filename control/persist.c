@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include <liburing.h>
+#include <rte_cycles.h>
 #include <rte_debug.h>
 #include <rte_mempool.h>
 #include <rte_pause.h>
@@ -1480,6 +1481,7 @@ persist_round(struct persist *p)
 {
 	struct sl_persist_stats *st = &p->rt->persist_stats;
 
+	uint64_t c0 = rte_rdtsc();
 	order_batches(p);
 	if (p->n_touched == 0)
 		return;                 /* everything was held (early) or dropped */
@@ -1487,10 +1489,12 @@ persist_round(struct persist *p)
 	open_round(p);
 	journal_round(p);
 
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), c1 = rte_rdtsc();
 	write_and_sync(p);
 	st->last_batch_ns = now_ns() - t0;
 	st->busy_ns += st->last_batch_ns;
+	st->cyc_io += rte_rdtsc() - c1;
+	st->cyc_cpu += c1 - c0;
 
 	commit_round(p);
 	acks_push_round(p, false);

@@ -72,6 +72,7 @@ usage(FILE *out)
 		"  topk TENANT  a topk tenant's 10 most frequent keys, merged over the workers\n"
 		"  workers      the worker pool: active/parked/crashed, crashes, restarts, load; scale events\n"
 		"  workers kill N  make worker N crash on purpose (a drill): it is restarted, nothing is lost\n"
+		"  stages       TSC cycles per line in each stage (rx, split, dispatch, process, persist, ack)\n"
 		"  raw CMD      send any telemetry command, e.g. raw /ethdev/stats,0 or raw /help\n"
 		"\n"
 		"options:\n"
@@ -686,6 +687,24 @@ print_topk(json_t *d)
 	}
 }
 
+/* cycles per line for each stage of a /sluice/stages reply */
+static void
+print_stages(json_t *d)
+{
+	static const char *const order[] = { "rx", "split", "dispatch", "process", "persist", "persist_io", "ack" };
+	json_t *st = json_object_get(d, "stages");
+	double lines = (double)json_integer_value(json_object_get(d, "lines"));
+	double hz = (double)json_integer_value(json_object_get(d, "tsc_hz"));
+
+	printf("%.0f lines since start; TSC %.2f GHz\n", lines, hz / 1e9);
+	printf("  %-11s %16s %14s\n", "stage", "cycles", "cycles/line");
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		double cyc = (double)json_integer_value(json_object_get(st, order[i]));
+		printf("  %-11s %16.0f %14.1f%s\n", order[i], cyc, lines > 0 ? cyc / lines : 0.0,
+		       strcmp(order[i], "persist_io") == 0 ? "  (waiting for the disk, not CPU)" : "");
+	}
+}
+
 static int
 run_topk(struct ctl *c, const char *tenant)
 {
@@ -849,11 +868,11 @@ main(int argc, char **argv)
 			usage_error("workers kill '%s': the worker index is a number (see 'sluicectl workers')",
 				    argv[optind + 1]);
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "lcores") == 0 ||
-		   strcmp(cmd, "tenants") == 0) {
+		   strcmp(cmd, "tenants") == 0 || strcmp(cmd, "stages") == 0) {
 		if (optind != argc)
 			usage_error("%s takes no arguments ('%s' is extra)", cmd, argv[optind]);
 	} else {
-		usage_error("unknown command '%s': expected status, lcores, tenants, drops, workers, topk or raw", cmd);
+		usage_error("unknown command '%s': expected status, lcores, tenants, drops, workers, topk, stages or raw", cmd);
 	}
 
 	c.prefix = resolve_prefix(prefix, config);
@@ -871,6 +890,12 @@ main(int argc, char **argv)
 		rc = run_topk(&c, argv[optind]);
 	else if (strcmp(cmd, "workers") == 0)
 		rc = run_workers(&c, optind + 1 < argc ? argv[optind + 1] : NULL);
+	else if (strcmp(cmd, "stages") == 0) {
+		json_t *d = tel_dict(&c, "/sluice/stages");
+		if (d == NULL)
+			die("/sluice/stages was refused: is this sluiced older than the stage counters?");
+		rc = emit(&c, "/sluice/stages", d, print_stages);
+	}
 	else
 		rc = run_raw(&c, argv[optind]);
 

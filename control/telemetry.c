@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include <rte_common.h>
+#include <rte_cycles.h>
 #include <rte_log.h>
 #include <rte_telemetry.h>
 #include <rte_version.h>
@@ -630,6 +631,45 @@ cmd_topk(const char *cmd __rte_unused, const char *params, struct rte_tel_data *
 	return add_row(d, "counts", counts);
 }
 
+/*
+ * Where the cycles go, summed over the lcores and threads of each stage:
+ * rx (packet and SLP handling, reorder, STATUS), split (lines into
+ * batches), dispatch (batches to workers), process (the processors),
+ * persist (ordering, formatting, journaling) and persist_io (waiting for
+ * writes and the journal sync: a wall time, not CPU), ack (fan-out).
+ * Divide by lines for cycles per line; sluice-perf reads it before and
+ * after a run.
+ */
+static int
+cmd_stages(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
+{
+	const struct sl_runtime *rt = tel_rt;
+	uint64_t burst = 0, split = 0, dispatch = 0, process = 0, lines = 0;
+	struct rte_tel_data *st = new_dict();
+
+	if (st == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < rt->n_rx; i++) {
+		burst += rd(&rt->rx_stats[i].cyc_burst);
+		split += rd(&rt->rx_stats[i].cyc_split);
+		dispatch += rd(&rt->rx_stats[i].cyc_dispatch);
+		lines += rd(&rt->rx_stats[i].lines);
+	}
+	for (unsigned w = 0; w < rt->n_workers; w++)
+		process += rd(&rt->worker_stats[w].busy_cycles);
+	rte_tel_data_add_dict_u64(st, "rx", burst > split ? burst - split : 0);
+	rte_tel_data_add_dict_u64(st, "split", split);
+	rte_tel_data_add_dict_u64(st, "dispatch", dispatch);
+	rte_tel_data_add_dict_u64(st, "process", process);
+	rte_tel_data_add_dict_u64(st, "persist", rd(&rt->persist_stats.cyc_cpu));
+	rte_tel_data_add_dict_u64(st, "persist_io", rd(&rt->persist_stats.cyc_io));
+	rte_tel_data_add_dict_u64(st, "ack", rd(&rt->ws_stats.cyc_ack));
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "lines", lines + rd(&rt->ws_stats.ingest_lines));
+	rte_tel_data_add_dict_u64(d, "tsc_hz", rte_get_tsc_hz());
+	return add_row(d, "stages", st);
+}
+
 /* ---- registration ------------------------------------------------------ */
 
 static const struct {
@@ -651,6 +691,8 @@ static const struct {
 	  "Sluice: worker pool: active, scale events, quarantined; per worker state, crashes, load" },
 	{ "/sluice/workers/kill", cmd_workers_kill,
 	  "Sluice: crash worker N on purpose (drill); it restarts. Parameter: worker index" },
+	{ "/sluice/stages", cmd_stages,
+	  "Sluice: TSC cycles spent per stage (rx, split, dispatch, process, persist, persist_io, ack) and lines. No parameters" },
 	{ "/sluice/topk", cmd_topk,
 	  "Sluice: a topk tenant's top 10 keys, merged over the workers. Parameter: tenant name" },
 };

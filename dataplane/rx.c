@@ -233,19 +233,25 @@ sl_rx_main(void *arg)
 
 		c->st->polls++;
 		c->st->rx_packets += n;
-		for (uint16_t i = 0; i < n; i++) {
-			if (i + 1 < n)
-				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-			if (!handle_frame(c, pkts[i]))
-				rte_pktmbuf_free(pkts[i]);
-		}
-		if (n > 0)
+		if (n > 0) {
+			uint64_t t0 = rte_rdtsc();
+
+			for (uint16_t i = 0; i < n; i++) {
+				if (i + 1 < n)
+					rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+				if (!handle_frame(c, pkts[i]))
+					rte_pktmbuf_free(pkts[i]);
+			}
 			sl_streams_after_burst(c);
+			c->st->cyc_burst += rte_rdtsc() - t0;
+		}
 		work += poll_manager(c);
 		if (c->backlog.count > 0) {
 			unsigned before = c->backlog.count;
+			uint64_t t0 = rte_rdtsc();
 			unsigned left = sl_backlog_dispatch(rt, c->index, &c->backlog);
 
+			c->st->cyc_dispatch += rte_rdtsc() - t0;
 			c->st->batches += before - left;
 			if (left == before)
 				c->st->dispatch_retries++;

@@ -40,6 +40,10 @@ struct sl_rx_stats {
 	uint64_t slp_too_large;                      /* documents failed for exceeding max_document_mb */
 	uint64_t lines, line_bytes, batches;
 	uint64_t dispatch_retries;
+	/* TSC cycles per stage (/sluice/stages): bursts with packets, all in
+	 * (cyc_burst), of which splitting lines into batches (cyc_split); and
+	 * handing batches to workers (cyc_dispatch) */
+	uint64_t cyc_burst, cyc_split, cyc_dispatch;
 } __rte_cache_aligned;
 
 /* worker lcore */
@@ -80,6 +84,8 @@ struct sl_persist_stats {
 	uint64_t busy_ns;                            /* total time in write + sync of rounds */
 	uint64_t checkpoints, segments_deleted;
 	uint64_t recovered_docs, recovered_records;  /* at start: unfinished documents and results replayed */
+	uint64_t cyc_cpu;                            /* TSC cycles ordering, formatting and journaling rounds */
+	uint64_t cyc_io;                             /* TSC cycles waiting for writes and the journal sync */
 } __rte_cache_aligned;
 
 /* websocket thread */
@@ -90,6 +96,7 @@ struct sl_ws_stats {
 	uint64_t refused_auth, refused_path, refused_tenant, refused_revision;
 	uint64_t culled_slow;
 	uint64_t ingest_lines, ingest_bytes, ingest_pauses;
+	uint64_t cyc_ack;                            /* TSC cycles turning result batches into ACK messages */
 	uint64_t replayed_messages;                  /* ACK and summary messages read back for ?from= */
 } __rte_cache_aligned;
 

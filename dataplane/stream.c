@@ -391,7 +391,9 @@ take_bytes(struct sl_rx_ctx *c, struct sl_stream *s, uint64_t off, const uint8_t
 		stream_end(c, s, SLP_E_TOO_LARGE, reason);
 		return;
 	}
+	uint64_t t0 = rte_rdtsc();
 	sl_feed_bytes(&s->feed, p + skip, n);
+	c->st->cyc_split += rte_rdtsc() - t0;
 	s->position += n;
 }
 

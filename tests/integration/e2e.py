@@ -410,6 +410,15 @@ def main():
         rc, t = host.sluicectl("tenants")
         check("per-tenant counters count bad tokens",
               isinstance(t.get("cocacola"), dict) and t["cocacola"].get("bad_token", 0) >= 1, json.dumps(t)[:400])
+        rc, sg = host.sluicectl("stages")
+        stages = sg.get("stages", {})
+        check("sluicectl stages counts lines and the cycles of every busy stage",
+              sg.get("lines", 0) > 0 and sg.get("tsc_hz", 0) > 0 and
+              all(stages.get(k, 0) > 0 for k in ("rx", "split", "dispatch", "process", "persist", "persist_io")),
+              json.dumps(sg))
+        r = run([h.tool("control", "sluicectl"), "--prefix", host.prefix, "stages"])
+        check("sluicectl stages prints cycles per line", r.returncode == 0 and "cycles/line" in r.stdout
+              and "process" in r.stdout, r.stdout + r.stderr)
 
         # --- clean shutdown ----------------------------------------------------------------
         rc = host.stop()
