@@ -143,6 +143,7 @@ struct io_op {
 	uint8_t kind;
 	uint8_t state;
 	uint8_t file;            /* SL_DF_* */
+	uint8_t fixed;           /* the journal's: fd is registered file 0, buf lies in registered buffer 0 */
 	int fd;
 	uint32_t slot;
 	int err;                 /* positive errno when FAILED */
@@ -187,6 +188,10 @@ struct persist {
 	struct io_op jsync;
 	uint32_t n_ops, cap_ops;
 	struct sl_jwriter jw;
+	bool jfile_registered, jbuf_warned;
+	int jfd_registered;                  /* the segment fd registered as file 0, or -1 */
+	uint8_t *jbuf_registered;            /* the journal buffer as registered (it moves when it grows) */
+	size_t jbuf_cap;
 	struct sl_recovery *rec;
 	uint64_t segment_bytes;
 	uint32_t *finish_q;                  /* [SL_MAX_DOCS] ended documents whose summary is due */
@@ -205,6 +210,8 @@ struct persist {
 
 /* One writer per process: persist.h has no handle, so the state lives here. */
 static struct persist g_persist;
+
+static void journal_register(struct persist *p);
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -1203,12 +1210,15 @@ journal_round(struct persist *p)
 		}
 	}
 	sl_jw_seal(&p->jw, SL_J_ROUND);
+	journal_register(p);
+	bool fixed = p->jfile_registered && p->jbuf_registered == p->jw.buf;
 
 	/* the journal's write rides with the file writes: wops[n_ops] */
 	p->wops[p->n_ops] = (struct io_op){ .kind = OP_WRITE, .state = OP_PENDING, .slot = JOURNAL_OP,
-					    .fd = p->jw.fd, .buf = (const char *)p->jw.buf,
+					    .fd = p->jw.fd, .buf = (const char *)p->jw.buf, .fixed = fixed,
 					    .len = (uint32_t)p->jw.len, .off = p->jw.off };
-	p->jsync = (struct io_op){ .kind = OP_FSYNC, .state = OP_IDLE, .slot = JOURNAL_OP, .fd = p->jw.fd };
+	p->jsync = (struct io_op){ .kind = OP_FSYNC, .state = OP_IDLE, .slot = JOURNAL_OP, .fd = p->jw.fd,
+				   .fixed = p->jfile_registered };
 }
 
 /* ---- io_uring ---------------------------------------------------------- */
@@ -1216,11 +1226,47 @@ journal_round(struct persist *p)
 static void
 prep_op(struct io_uring_sqe *sqe, const struct io_op *op)
 {
-	if (op->kind == OP_WRITE)
+	if (op->fixed && op->kind == OP_WRITE)
+		io_uring_prep_write_fixed(sqe, 0, op->buf + op->done, op->len - op->done, op->off + op->done, 0);
+	else if (op->kind == OP_WRITE)
 		io_uring_prep_write(sqe, op->fd, op->buf + op->done, op->len - op->done,
 				    op->off + op->done);
 	else
-		io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(sqe, op->fixed ? 0 : op->fd, IORING_FSYNC_DATASYNC);
+	if (op->fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/*
+ * The journal is the one file every round writes, from one buffer: give
+ * both to the kernel once (registered file and buffer) instead of having
+ * it look up the fd and pin the pages on every round. Result files change
+ * with every document, so they stay ordinary. If registering fails (an
+ * old kernel, a locked-memory limit), rounds simply use plain writes.
+ */
+static void
+journal_register(struct persist *p)
+{
+	if (p->jfd_registered != p->jw.fd) {         /* a new segment since the last round */
+		if (p->jfile_registered)
+			p->jfile_registered = io_uring_register_files_update(&p->ring, 0, &p->jw.fd, 1) == 1;
+		else
+			p->jfile_registered = io_uring_register_files(&p->ring, &p->jw.fd, 1) == 0;
+		p->jfd_registered = p->jfile_registered ? p->jw.fd : -1;
+	}
+	if (p->jbuf_registered != p->jw.buf || p->jbuf_cap != p->jw.cap) {
+		struct iovec iov = { .iov_base = p->jw.buf, .iov_len = p->jw.cap };
+
+		if (p->jbuf_registered != NULL)
+			io_uring_unregister_buffers(&p->ring);
+		p->jbuf_registered = io_uring_register_buffers(&p->ring, &iov, 1) == 0 ? p->jw.buf : NULL;
+		p->jbuf_cap = p->jw.cap;
+		if (p->jbuf_registered == NULL && !p->jbuf_warned) {
+			fprintf(stderr, "sluice: persist: cannot register the journal buffer with io_uring "
+				"(locked-memory limit?); using plain writes\n");
+			p->jbuf_warned = true;
+		}
+	}
 }
 
 /* Put PENDING ops on the submission queue, at most PERSIST_QUEUE_DEPTH in flight. */
@@ -1850,6 +1896,7 @@ sl_persist_start(struct sl_runtime *rt, struct sl_recovery *rec, char *err, size
 	rt->persist_stats.batch_limit = p->batch_limit;
 	p->idle_ns = IDLE_SLEEP_MIN_NS;
 	p->rec = rec;
+	p->jfd_registered = -1;
 	p->segment_bytes = (uint64_t)(rt->cfg->journal_segment_mb ? rt->cfg->journal_segment_mb : 64) << 20;
 	sl_jw_init(&p->jw, rt->cfg->data_dir, sl_recovery_next_seq(rec));
 	rt->persist_stats.recovered_docs = sl_recovery_unfinished(rec);
