@@ -2,13 +2,15 @@
  * sluice-ws — the tenant's websocket client for sluiced.
  *
  *   sluice-ws acks   --url ws://HOST:PORT --tenant T --doc D --token TOK
- *                    [--count-summaries N] [--timeout S]
+ *                    [--from N [--rev R]] [--count-summaries N] [--timeout S]
  *   sluice-ws ingest --url ws://HOST:PORT --tenant T --doc D --token TOK
  *                    --rev N [--timeout S] FILE|-
  *
  * Every message the server sends is printed as one line on stdout,
  * flushed at once, so scripts can follow ACKs as they come. The token
- * travels in the Authorization header, never in the URL.
+ * travels in the Authorization header, never in the URL. For acks,
+ * --from and --rev go to the server as given (?from=N&rev=R): the server
+ * decides what a valid line or revision is, and its refusal says why.
  *
  * Exit status: 0 done (N summaries seen; upload "done" and complete),
  * 1 refused or failed (reason on stderr), 2 usage or timeout,
@@ -35,6 +37,7 @@ static struct {
 	enum mode mode;
 	const char *url, *tenant, *doc, *token, *file;
 	uint64_t rev;
+	const char *from_arg, *rev_arg;  /* acks: passed on as they are */
 	long count;                   /* acks: summaries to wait for; 0 = forever */
 	long timeout;                 /* seconds; 0 = none */
 
@@ -65,12 +68,14 @@ usage(FILE *f)
 	fprintf(f,
 		"usage:\n"
 		"  sluice-ws acks   --url ws://HOST:PORT --tenant T --doc D --token TOK\n"
-		"                   [--count-summaries N] [--timeout S]\n"
+		"                   [--from N [--rev R]] [--count-summaries N] [--timeout S]\n"
 		"  sluice-ws ingest --url ws://HOST:PORT --tenant T --doc D --token TOK\n"
 		"                   --rev N [--timeout S] FILE|-\n"
 		"\n"
 		"acks:   print every ACK message of the document, one JSON object per line;\n"
 		"        exit 0 after N summaries (default: run until killed or --timeout).\n"
+		"        --from N: first the ACKs of lines >= N of revision R (default: the\n"
+		"        highest accepted) replayed from the results file, then live ones.\n"
 		"ingest: upload FILE ('-' = stdin) as revision N in 16 KiB binary frames,\n"
 		"        then {\"op\":\"fin\"}; print the server's messages; exit 0 on \"done\".\n"
 		"\n"
@@ -321,6 +326,27 @@ static const struct lws_protocols protocols[] = {
 	{ .name = NULL, .callback = NULL },
 };
 
+/* s as a URL query value: unreserved bytes as they are, the rest %XX; cut to fit. */
+static void
+url_encode(char *out, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 4 <= cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			out[o++] = (char)ch;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[ch >> 4];
+			out[o++] = hex[ch & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
 static bool
 parse_u64(const char *s, uint64_t *v)
 {
@@ -345,6 +371,7 @@ main(int argc, char **argv)
 		{ "doc", required_argument, NULL, 'd' },
 		{ "token", required_argument, NULL, 'k' },
 		{ "rev", required_argument, NULL, 'r' },
+		{ "from", required_argument, NULL, 'f' },
 		{ "count-summaries", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
@@ -373,7 +400,13 @@ main(int argc, char **argv)
 		case 't': cl.tenant = optarg; break;
 		case 'd': cl.doc = optarg; break;
 		case 'k': cl.token = optarg; break;
+		case 'f':
+			cl.from_arg = optarg;
+			break;
 		case 'r':
+			cl.rev_arg = optarg;
+			if (cl.mode == MODE_ACKS)
+				break;          /* the server checks it */
 			if (!parse_u64(optarg, &cl.rev) || cl.rev == 0) {
 				fprintf(stderr, "sluice-ws: --rev '%s': expected a positive integer\n", optarg);
 				return 2;
@@ -424,6 +457,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "sluice-ws: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (cl.mode == MODE_INGEST && cl.from_arg != NULL) {
+		fprintf(stderr, "sluice-ws: --from is for acks (replay from a line); ingest sends a whole document\n");
+		return 2;
+	}
+	if (cl.mode == MODE_ACKS && cl.rev_arg != NULL && cl.from_arg == NULL) {
+		fprintf(stderr, "sluice-ws: --rev needs --from N (the first line to replay)\n");
+		return 2;
+	}
 
 	/* ws://host:port[/prefix] */
 	char urlbuf[512];
@@ -442,10 +483,17 @@ main(int argc, char **argv)
 	size_t plen = strlen(prefix);
 	while (plen > 0 && prefix[plen - 1] == '/')
 		plen--;
-	if (cl.mode == MODE_ACKS)
-		snprintf(path, sizeof(path), "%s%.*s/v1/acks/%s/%s", plen ? "/" : "", (int)plen, prefix,
-			 cl.tenant, cl.doc);
-	else
+	if (cl.mode == MODE_ACKS) {
+		char query[200] = "";
+		if (cl.from_arg != NULL) {
+			char f[80], r[80];
+			url_encode(f, sizeof(f), cl.from_arg);
+			url_encode(r, sizeof(r), cl.rev_arg != NULL ? cl.rev_arg : "");
+			snprintf(query, sizeof(query), "?from=%s%s%s", f, cl.rev_arg != NULL ? "&rev=" : "", r);
+		}
+		snprintf(path, sizeof(path), "%s%.*s/v1/acks/%s/%s%s", plen ? "/" : "", (int)plen, prefix,
+			 cl.tenant, cl.doc, query);
+	} else
 		snprintf(path, sizeof(path), "%s%.*s/v1/ingest/%s/%s?rev=%" PRIu64, plen ? "/" : "",
 			 (int)plen, prefix, cl.tenant, cl.doc, cl.rev);
 	snprintf(cl.auth, sizeof(cl.auth), "Bearer %s", cl.token);

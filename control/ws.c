@@ -83,6 +83,7 @@ ws_wake(void)
 }
 
 struct sl_runtime *sl_ws_runtime(void) { return ws.rt; }
+struct sl_revisions *sl_ws_revisions(void) { return ws.revs; }
 struct lws_context *sl_ws_context(void) { return ws.ctx; }
 bool sl_ws_stopping(void) { return ws.stopping; }
 
@@ -316,6 +317,75 @@ parse_rev(const char *s)
 static unsigned check_tenant_token(struct lws *wsi, const char *name, size_t tlen,
 				   struct sl_route *r, char *reason, size_t cap);
 
+static bool
+name_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_' || ch == '-' || ch == '.';
+}
+
+#define SL_SUB_USAGE "/v1/acks/<tenant>/<doc>[?from=N[&rev=R]]"
+
+/*
+ * The query of a subscription: from=N (a line, >= 1), rev=R (a revision,
+ * >= 1, only with from) and token=. Anything else is refused rather than
+ * ignored: a misspelt "form=1" would otherwise silently mean "live only".
+ * 0, or 400 with the reason.
+ */
+static unsigned
+sub_query(struct lws *wsi, struct sl_route *r, char *reason, size_t cap)
+{
+	char arg[SL_TOKEN_MAX + 64];
+	bool has_from = false, has_rev = false;
+
+	/* lws keeps each argument url-decoded in its own fragment; -1 past the last */
+	for (int i = 0;; i++) {
+		int n = lws_hdr_copy_fragment(wsi, arg, (int)sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 0) {
+			if (lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) == 0)
+				break;
+			snprintf(reason, cap, "query argument %d is too long: " SL_SUB_USAGE, i + 1);
+			return 400;
+		}
+		if (n == 0 || strncmp(arg, "token=", 6) == 0)
+			continue;
+		if (strncmp(arg, "from=", 5) == 0) {
+			r->from = parse_rev(arg + 5);
+			if (r->from == 0 || has_from) {
+				snprintf(reason, cap, has_from ? "from given twice: " SL_SUB_USAGE :
+					 "from must be a line number, an integer >= 1: " SL_SUB_USAGE);
+				return 400;
+			}
+			has_from = true;
+			continue;
+		}
+		if (strncmp(arg, "rev=", 4) == 0) {
+			r->rev = parse_rev(arg + 4);
+			if (r->rev == 0 || has_rev) {
+				snprintf(reason, cap, has_rev ? "rev given twice: " SL_SUB_USAGE :
+					 "rev must be a revision, an integer >= 1: " SL_SUB_USAGE);
+				return 400;
+			}
+			has_rev = true;
+			continue;
+		}
+		/* name the parameter, but only in characters safe in a header and a log */
+		char name[33];
+		size_t k = 0;
+		for (; arg[k] != '\0' && arg[k] != '=' && k < sizeof(name) - 1; k++)
+			name[k] = name_char(arg[k]) ? arg[k] : '?';
+		name[k] = '\0';
+		snprintf(reason, cap, "unknown query parameter '%s': " SL_SUB_USAGE
+			 " takes from, rev and token", name);
+		return 400;
+	}
+	if (has_rev && !has_from) {
+		snprintf(reason, cap, "rev needs from (the first line to replay): " SL_SUB_USAGE);
+		return 400;
+	}
+	return 0;
+}
+
 /* /v1/topk/<tenant>: a topk subscriber (topk_ws.h), of kind SL_CONN_NONE. */
 static bool
 is_topk_path(const char *uri)
@@ -394,6 +464,13 @@ route_check(struct lws *wsi, const char *uri, struct sl_route *r, char *reason, 
 	memcpy(r->doc, doc, dlen);
 	r->doc[dlen] = '\0';
 
+	if (r->kind == SL_CONN_SUB) {
+		unsigned status = sub_query(wsi, r, reason, cap);
+		if (status != 0) {
+			st->refused_path++;
+			return status;
+		}
+	}
 	if (r->kind == SL_CONN_UPLOAD) {
 		char arg[64];
 		r->rev = parse_rev(lws_get_urlarg_by_name(wsi, "rev=", arg, (int)sizeof(arg)));
@@ -463,6 +540,8 @@ static void
 on_tick(lws_sorted_usec_list_t *sul)
 {
 	service_work();
+	if (!ws.stopping)
+		sl_acks_tick();
 	lws_sul_schedule(ws.ctx, 0, sul, on_tick, SL_WS_TICK_US);
 }
 
@@ -576,6 +655,8 @@ on_established(struct lws *wsi, struct sl_ws_conn *c)
 	}
 	if (r.kind == SL_CONN_SUB) {
 		c->kind = SL_CONN_SUB;
+		c->from = r.from;
+		c->rev = r.rev;
 		sl_acks_subscribe(c);
 		return 0;
 	}
@@ -591,7 +672,17 @@ on_established(struct lws *wsi, struct sl_ws_conn *c)
 static int
 on_writeable(struct lws *wsi, struct sl_ws_conn *c)
 {
-	struct sl_wmsg *m = outq_pop(&c->q);
+	struct sl_wmsg *m = NULL;
+
+	/*
+	 * A subscriber's replay goes before the live messages queued behind
+	 * it. While it has nothing to send (reading, or waiting for the file
+	 * to grow) it keeps the turn and asks for the next one itself.
+	 */
+	if (c->replay != NULL && !c->closing && sl_acks_replay_turn(c, &m) && m == NULL)
+		return 0;
+	if (m == NULL)
+		m = outq_pop(&c->q);
 
 	if (m != NULL) {
 		/* one lws_write per WRITEABLE: lws buffers what the socket refuses */
@@ -602,7 +693,7 @@ on_writeable(struct lws *wsi, struct sl_ws_conn *c)
 			return -1;
 		if (c->kind == SL_CONN_SUB)
 			sl_acks_sent(c);
-		if (c->q.count > 0 || c->closing)
+		if (c->q.count > 0 || c->closing || c->replay != NULL)
 			lws_callback_on_writable(wsi);
 		return 0;
 	}

@@ -49,11 +49,13 @@ struct sl_http_reply {
 
 enum sl_conn_kind {
 	SL_CONN_NONE = 0,    /* plain HTTP, or not yet established */
-	SL_CONN_SUB,         /* /v1/acks/<tenant>/<doc> */
+	SL_CONN_SUB,         /* /v1/acks/<tenant>/<doc>[?from=N[&rev=R]] */
 	SL_CONN_UPLOAD,      /* /v1/ingest/<tenant>/<doc>?rev=N */
 };
 
 struct sl_upload;
+struct sl_replay;
+struct sl_revisions;
 
 /* lws per-session data of our single protocol (zeroed by lws). */
 struct sl_ws_conn {
@@ -76,6 +78,13 @@ struct sl_ws_conn {
 	/* backed up but reading: the drain waits for it (acks.c) */
 	bool holding;
 	struct sl_ws_conn *hold_prev, *hold_next;
+	/*
+	 * ?from=N: replay revision rev from line N out of its results file
+	 * first (acks.c). from 0: live only. replay is set while the replay
+	 * is being sent; live messages wait in q behind it.
+	 */
+	uint64_t from, rev;
+	struct sl_replay *replay;
 
 	/* uploads (ingest.c) */
 	struct sl_upload *up;
@@ -89,7 +98,8 @@ struct sl_route {
 	enum sl_conn_kind kind;
 	uint16_t tenant;
 	char doc[SL_NAME_MAX + 1];
-	uint64_t rev;                   /* uploads only */
+	uint64_t rev;                   /* uploads: ?rev=; subscribers: ?rev= or 0 */
+	uint64_t from;                  /* subscribers: ?from=, 0 = live only */
 };
 
 /* ---- implemented in ws.c ---- */
@@ -118,8 +128,9 @@ void sl_ws_escape(char *out, size_t cap, const char *s);
 extern int sl_ws_logtype;
 #define SL_WS_LOG(level, ...) rte_log(RTE_LOG_##level, sl_ws_logtype, "ws: " __VA_ARGS__)
 
-/* The runtime and lws context the server runs with. */
+/* The runtime, revision registry and lws context the server runs with. */
 struct sl_runtime *sl_ws_runtime(void);
+struct sl_revisions *sl_ws_revisions(void);
 struct lws_context *sl_ws_context(void);
 bool sl_ws_stopping(void);
 
