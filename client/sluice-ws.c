@@ -4,7 +4,7 @@
  *   sluice-ws acks   --url ws://HOST:PORT --tenant T --doc D --token TOK
  *                    [--from N [--rev R]] [--count-summaries N] [--timeout S]
  *   sluice-ws ingest --url ws://HOST:PORT --tenant T --doc D --token TOK
- *                    --rev N [--timeout S] FILE|-
+ *                    --rev N [--resume] [--timeout S] FILE|-
  *
  * Every message the server sends is printed as one line on stdout,
  * flushed at once, so scripts can follow ACKs as they come. The token
@@ -48,6 +48,7 @@ static struct {
 
 	FILE *in;
 	bool eof, fin_sent, sending;
+	bool resume;                  /* ingest: ask to go on after a restart (?resume=1) */
 
 	char *msg;                    /* message being reassembled */
 	size_t msg_len, msg_cap;
@@ -70,7 +71,7 @@ usage(FILE *f)
 		"  sluice-ws acks   --url ws://HOST:PORT --tenant T --doc D --token TOK\n"
 		"                   [--from N [--rev R]] [--count-summaries N] [--timeout S]\n"
 		"  sluice-ws ingest --url ws://HOST:PORT --tenant T --doc D --token TOK\n"
-		"                   --rev N [--timeout S] FILE|-\n"
+		"                   --rev N [--resume] [--timeout S] FILE|-\n"
 		"\n"
 		"acks:   print every ACK message of the document, one JSON object per line;\n"
 		"        exit 0 after N summaries (default: run until killed or --timeout).\n"
@@ -78,6 +79,8 @@ usage(FILE *f)
 		"        highest accepted) replayed from the results file, then live ones.\n"
 		"ingest: upload FILE ('-' = stdin) as revision N in 16 KiB binary frames,\n"
 		"        then {\"op\":\"fin\"}; print the server's messages; exit 0 on \"done\".\n"
+		"        --resume: after an appliance restart, go on from the byte the server\n"
+		"        says is durable (FILE must be a file, the same bytes as before).\n"
 		"\n"
 		"exit status: 0 ok, 1 refused or failed, 2 usage or timeout, 3 connection failed or lost\n");
 }
@@ -149,6 +152,18 @@ on_message(const char *js)
 		if (cl.count > 0 && cl.summaries >= cl.count)
 			finish(0);
 	} else if (strcmp(type, "accepted") == 0 && cl.mode == MODE_INGEST) {
+		/* a resumed upload goes on at the byte the server names */
+		const char *o = strstr(js, "\"offset\":");
+		unsigned long long off = o != NULL ? strtoull(o + 9, NULL, 10) : 0;
+
+		if (off > 0 && fseeko(cl.in, (off_t)off, SEEK_SET) != 0) {
+			fprintf(stderr, "sluice-ws: cannot resume at byte %llu of %s: %s (a file, not stdin, "
+				"is needed to resume)\n", off, cl.file, strerror(errno));
+			finish(1);
+			return;
+		}
+		if (off > 0)
+			fprintf(stderr, "sluice-ws: resuming at byte %llu\n", off);
 		cl.sending = true;
 		lws_callback_on_writable(cl.wsi);
 	} else if (strcmp(type, "done") == 0 && cl.mode == MODE_INGEST) {
@@ -372,6 +387,7 @@ main(int argc, char **argv)
 		{ "token", required_argument, NULL, 'k' },
 		{ "rev", required_argument, NULL, 'r' },
 		{ "from", required_argument, NULL, 'f' },
+		{ "resume", no_argument, NULL, 'R' },
 		{ "count-summaries", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
@@ -402,6 +418,9 @@ main(int argc, char **argv)
 		case 'k': cl.token = optarg; break;
 		case 'f':
 			cl.from_arg = optarg;
+			break;
+		case 'R':
+			cl.resume = true;
 			break;
 		case 'r':
 			cl.rev_arg = optarg;
@@ -494,8 +513,8 @@ main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s%.*s/v1/acks/%s/%s%s", plen ? "/" : "", (int)plen, prefix,
 			 cl.tenant, cl.doc, query);
 	} else
-		snprintf(path, sizeof(path), "%s%.*s/v1/ingest/%s/%s?rev=%" PRIu64, plen ? "/" : "",
-			 (int)plen, prefix, cl.tenant, cl.doc, cl.rev);
+		snprintf(path, sizeof(path), "%s%.*s/v1/ingest/%s/%s?rev=%" PRIu64 "%s", plen ? "/" : "",
+			 (int)plen, prefix, cl.tenant, cl.doc, cl.rev, cl.resume ? "&resume=1" : "");
 	snprintf(cl.auth, sizeof(cl.auth), "Bearer %s", cl.token);
 
 	lws_set_log_level(LLL_ERR, NULL);

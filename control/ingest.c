@@ -35,6 +35,7 @@
 #include "../dataplane/msg.h"
 #include "../dataplane/slp.h"
 #include "ingest.h"
+#include "recover.h"
 #include "wsconn.h"
 
 #define SL_INGEST_RETRY_US 1000            /* paused uploads are retried every 1 ms */
@@ -97,7 +98,8 @@ sl_ingest_precheck(const struct sl_route *r, char *reason, size_t cap)
 	const char *tname = rt->cfg->tenants[r->tenant].name;
 	uint64_t highest = sl_revisions_highest(ing.revs, tname, r->doc);
 
-	if (r->rev <= highest) {
+	/* a resume names the highest accepted revision itself: sl_ingest_open decides */
+	if (r->rev < highest || (r->rev == highest && !r->resume)) {
 		rt->ws_stats.refused_revision++;
 		tenant_row(r->tenant)->docs_rejected++;
 		snprintf(reason, cap, "revision %lu not newer than %lu",
@@ -276,11 +278,52 @@ sl_ingest_tick(void)
 		arm_retry();
 }
 
+/*
+ * ?resume=1: the uploader still has the document and asks to go on after
+ * a restart. 0 and *a filled when it resumes (from a->st, maybe 0), -1
+ * when the ordinary rules apply, else the HTTP status of a refusal.
+ */
+static int
+resume_decision(const struct sl_route *r, const char *tname, struct sl_resume_answer *a,
+		char *reason, size_t cap)
+{
+	struct sl_runtime *rt = ing.rt;
+	uint64_t highest = sl_revisions_highest(ing.revs, tname, r->doc);
+
+	switch (sl_resume_decide(rt->recovery, rt->docs, rt->cfg->data_dir, r->tenant, tname, r->doc, r->rev,
+				 highest, a)) {
+	case SL_RESUME_FROM:
+		return 0;
+	case SL_RESUME_BUSY:
+		snprintf(reason, cap, "%s", a->reason);
+		return 503;
+	case SL_RESUME_COMPLETE:
+		snprintf(reason, cap, "revision %lu of %s/%s is already complete: %lu lines, %lu ok, %lu errors%s%s",
+			 (unsigned long)r->rev, tname, r->doc, (unsigned long)a->lines, (unsigned long)a->ok,
+			 (unsigned long)a->errors, a->code ? "; failed: " : "",
+			 a->code ? slp_code_str((enum slp_code)a->code) : "");
+		return 409;
+	case SL_RESUME_ERROR:
+		snprintf(reason, cap, "cannot resume: %s", a->reason);
+		return 500;
+	case SL_RESUME_NO:
+		break;
+	}
+	return -1;
+}
+
 unsigned
 sl_ingest_open(struct sl_ws_conn *c, const struct sl_route *r, char *reason, size_t cap)
 {
 	struct sl_runtime *rt = ing.rt;
 	const char *tname = rt->cfg->tenants[r->tenant].name;
+	struct sl_resume_answer ra;
+	int resumed = r->resume ? resume_decision(r, tname, &ra, reason, cap) : -1;
+
+	if (resumed > 0) {
+		tenant_row(r->tenant)->docs_rejected++;
+		return (unsigned)resumed;
+	}
 
 	int slot = sl_docs_open_limited(rt->docs, r->tenant, r->doc, r->rev, SL_ORIGIN_WS,
 					rt->cfg->tenants[r->tenant].max_streams);
@@ -308,7 +351,7 @@ sl_ingest_open(struct sl_ws_conn *c, const struct sl_route *r, char *reason, siz
 
 	uint64_t highest = 0;
 	char err[200] = "";
-	int a = sl_revisions_accept(ing.revs, tname, r->doc, r->rev, &highest, err, sizeof(err));
+	int a = resumed == 0 ? 0 : sl_revisions_accept(ing.revs, tname, r->doc, r->rev, &highest, err, sizeof(err));
 	if (a != 0) {
 		free(u);
 		free(carry);
@@ -325,6 +368,10 @@ sl_ingest_open(struct sl_ws_conn *c, const struct sl_route *r, char *reason, siz
 	}
 
 	struct sl_doc *d = &rt->docs->docs[slot];
+	if (resumed == 0)
+		sl_resume_apply(d, &ra);
+	else
+		sl_recovery_forget(rt->recovery, tname, r->doc);  /* a newer revision: the old one is moot */
 	d->ws_conn = c;
 	u->c = c;
 	u->carry = carry;
@@ -335,6 +382,8 @@ sl_ingest_open(struct sl_ws_conn *c, const struct sl_route *r, char *reason, siz
 	u->rev = r->rev;
 	sl_feed_init(&u->feed, rt, rt->ingest_producer, &ing.backlog, carry,
 		     u->slot, u->gen, r->tenant);
+	if (resumed == 0)
+		sl_feed_resume(&u->feed, ra.st.offset, ra.st.lines, ra.st.crc);
 
 	u->next = ing.list;
 	if (ing.list != NULL)
@@ -346,8 +395,12 @@ sl_ingest_open(struct sl_ws_conn *c, const struct sl_route *r, char *reason, siz
 	rt->ws_stats.uploads_total++;
 	tenant_row(r->tenant)->docs_accepted++;
 
-	struct sl_wmsg *m = sl_wmsg_printf("{\"type\":\"accepted\",\"tenant\":\"%s\",\"doc\":\"%s\",\"rev\":%lu}",
-					   tname, r->doc, (unsigned long)r->rev);
+	/* offset: the byte to send next (0, or where a resumed document goes on); line: its line number */
+	struct sl_wmsg *m = sl_wmsg_printf("{\"type\":\"accepted\",\"tenant\":\"%s\",\"doc\":\"%s\",\"rev\":%lu,"
+					   "\"offset\":%lu,\"line\":%lu}",
+					   tname, r->doc, (unsigned long)r->rev,
+					   (unsigned long)(resumed == 0 ? ra.st.offset : 0),
+					   (unsigned long)(resumed == 0 ? ra.st.lines + 1 : 1));
 	sl_conn_send(c, m);
 	sl_wmsg_put(m);
 	return 0;

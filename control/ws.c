@@ -479,6 +479,13 @@ route_check(struct lws *wsi, const char *uri, struct sl_route *r, char *reason, 
 			snprintf(reason, cap, "rev must be a positive integer: /v1/ingest/<tenant>/<doc>?rev=N");
 			return 400;
 		}
+		const char *res = lws_get_urlarg_by_name(wsi, "resume=", arg, (int)sizeof(arg));
+		if (res != NULL && strcmp(res, "1") != 0 && strcmp(res, "0") != 0) {
+			st->refused_path++;
+			snprintf(reason, cap, "resume must be 1 or 0: /v1/ingest/<tenant>/<doc>?rev=N&resume=1");
+			return 400;
+		}
+		r->resume = res != NULL && strcmp(res, "1") == 0;
 	}
 
 	return check_tenant_token(wsi, rest, tlen, r, reason, cap);

@@ -100,6 +100,7 @@ struct sl_route {
 	char doc[SL_NAME_MAX + 1];
 	uint64_t rev;                   /* uploads: ?rev=; subscribers: ?rev= or 0 */
 	uint64_t from;                  /* subscribers: ?from=, 0 = live only */
+	bool resume;                    /* uploads: ?resume=1, go on from the durable offset */
 };
 
 /* ---- implemented in ws.c ---- */

@@ -13,13 +13,18 @@ rounds are waiting on the journal's sync; (3) after every document is
 complete, before anything else happens ("between documents"). After (3):
 the revision registry is intact (the same revision is refused without
 RESUME) and a RESUME of the complete revision is answered with its DONE.
+A websocket upload is killed mid-way too and resumes with ?resume=1 from
+the offset the server names; a resume while it is still open gets 503, a
+resume of the complete revision 409, resume=2 400.
 Journal segments are 1 MiB here, so segments rotate and are deleted
 during the run; after a clean stop one segment is left.
 
 usage: crash.py BUILD_DIR SOURCE_DIR
 """
+import http.client
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -57,7 +62,8 @@ class Acks:
         self.subs = {}
         for d in self.docs:
             nxt = self.next_line(d)
-            self.subs[d] = h.Subscriber(self.host, "acme", d, 1, name=f"{d}-life{self.life}", start_line=nxt)
+            self.subs[d] = h.Subscriber(self.host, "acme", d, 1, name=f"{d}-life{self.life}", start_line=nxt,
+                                        rev=1)
         for s in self.subs.values():
             s.wait_subscribed()
 
@@ -84,6 +90,65 @@ class Acks:
 def kill9(host):
     host.daemon.kill()
     host.daemon.wait()
+
+
+def http_status(host, path):
+    c = http.client.HTTPConnection("127.0.0.1", host.ws_port, timeout=5)
+    c.request("GET", path, headers={"Authorization": "Bearer " + TOKENS["acme"]})
+    r = c.getresponse()
+    body = r.read().decode(errors="replace") + " " + (r.getheader("x-sluice-reason") or "")
+    c.close()
+    return r.status, body
+
+
+def ingest_cmd(host, path, resume=False):
+    return ([h.tool("client", "sluice-ws"), "ingest", "--url", host.url, "--tenant", "acme", "--doc", "upload",
+             "--token", TOKENS["acme"], "--rev", "1", "--timeout", "120"] + (["--resume"] if resume else []) + [path])
+
+
+def websocket_upload(host):
+    """A websocket upload killed mid-way resumes from the offset the server names."""
+    data, expect = h.make_doc(77, 400000, bad_every=900)
+    path = os.path.join(host.work, "upload.csv")
+    with open(path, "wb") as f:
+        f.write(data)
+    acks = Acks(host, {"upload": (data, expect)})
+    acks.subscribe()
+    up = host.popen(ingest_cmd(host, path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    end = time.time() + 60
+    while acks.acked() < 3000 and up.poll() is None and time.time() < end:
+        time.sleep(0.02)
+    r = h.run(ingest_cmd(host, path, resume=True), timeout=30)
+    check("a resume while the upload is still open is refused (503, still being received)",
+          r.returncode == 1 and "still being received" in r.stderr, r.stdout[-300:] + r.stderr[-500:])
+    running = up.poll() is None
+    kill9(host)
+    check("websocket: killed while the upload was running", running)
+    up.wait(timeout=20)
+    for s in acks.subs.values():
+        s.wait(timeout=10)
+    acks.collect()
+    if not check("websocket: sluiced restarts", host.start(append=True), host.log()[-3000:]):
+        return
+    acks.subscribe()
+    r = h.run(ingest_cmd(host, path, resume=True), timeout=180)
+    m = re.search(r"resuming at byte (\d+)", r.stderr)
+    check("websocket: the upload resumes past its start and completes",
+          r.returncode == 0 and m is not None and int(m.group(1)) > 0, r.stderr[-800:])
+    for s in acks.subs.values():
+        s.wait(timeout=60)
+    acks.collect()
+    seen = acks.seen["upload"]
+    dup = [line for line, st in seen.items() if len(st) != 1]
+    missing = [line for line in expect if line not in seen]
+    check("websocket upload: every line ACKed exactly once across the crash", not dup and not missing,
+          f"dup={dup[:5]} missing={missing[:5]}")
+    h.check_results_file(check, "websocket upload", host.data_dir, "acme", "upload", 1, expect)
+    r = h.run(ingest_cmd(host, path, resume=True), timeout=30)
+    check("websocket: resuming a complete revision is refused with its counts (409)",
+          r.returncode == 1 and "already complete" in r.stderr, r.stderr[-500:])
+    status, body = http_status(host, "/v1/ingest/acme/upload?rev=1&resume=2")
+    check("websocket: resume=2 is refused (400)", status == 400 and "resume must be 1 or 0" in body, f"{status} {body}")
 
 
 def main():
@@ -183,6 +248,7 @@ def main():
         r = h.run(host.in_ns(base + ["--resume", path]))
         check("RESUME of the complete revision is answered with its DONE", r.returncode == 0, r.stdout + r.stderr)
         h.check_results_file(check, "doc0 after the resumed DONE", host.data_dir, "acme", "doc0", 1, expect)
+        websocket_upload(host)
         check("sluiced stops cleanly", host.stop() == 0)
         segs = [f for f in os.listdir(os.path.join(host.data_dir, "journal")) if f.endswith(".sj")]
         check("after a clean stop one journal segment is left", len(segs) == 1, str(segs))
