@@ -3,7 +3,7 @@
 set -eu
 PKGS="build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
       libdpdk-dev dpdk dpdk-dev libwebsockets-dev liburing-dev libjansson-dev
-      iproute2 ethtool iputils-ping python3 procps"
+      iproute2 ethtool iputils-ping python3 procps fio libcsv-dev nats-server libnats-dev gnuplot-nox"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

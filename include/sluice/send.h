@@ -44,6 +44,15 @@ struct sl_send_opts {
 	 * 0 = a plain OPEN. (Losing the stream mid-document always resumes,
 	 * whatever this says.) */
 	int resume;
+	/* Added with the multiplexed engine (sluice/sender.h): open pacing, for
+	 * load generators that schedule lines in advance. Returns how many
+	 * leading bytes of the document may have been sent by now_ns (the
+	 * engine's clock; CLOCK_MONOTONIC in sl_send_document); the sender
+	 * never sends DATA beyond them, sends FIN only once all are available
+	 * and confirmed, and does not count waiting for bytes as a stall.
+	 * NULL = the whole document at once. See sender.h on partial frames. */
+	uint64_t (*available)(void *arg, uint64_t now_ns);
+	void *available_arg;
 };
 
 struct sl_send_result {
