@@ -28,6 +28,10 @@
  */
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "split.h"
 
 void sl_split_init(struct sl_splitter *s, char *carry, uint32_t max_line)
@@ -123,22 +127,55 @@ static void emit_carried(struct sl_splitter *s, uint32_t flags, sl_line_fn emit,
 }
 
 /*
+ * The first byte in [p, end) equal to a or b, or end. Quoted CSV has a
+ * '"' every few bytes, and a memchr call per quote costs more than the
+ * scan itself (bench-split measured 12 calls per 57-byte quoted line), so
+ * this scans 32 or 16 bytes at a time inline (AVX2 when the build targets
+ * it, SSE2 is baseline on x86-64) with a byte loop for the tail and on
+ * other machines.
+ */
+static inline const char *scan2(const char *p, const char *end, char a, char b)
+{
+#if defined(__AVX2__)
+	const __m256i wa = _mm256_set1_epi8(a), wb = _mm256_set1_epi8(b);
+	while (end - p >= 32) {
+		__m256i x = _mm256_loadu_si256((const __m256i *)p);
+		unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(x, wa),
+									     _mm256_cmpeq_epi8(x, wb)));
+		if (m != 0)
+			return p + __builtin_ctz(m);
+		p += 32;
+	}
+#endif
+#if defined(__SSE2__)
+	const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)p);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
+		if (m != 0)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#endif
+	while (p < end && *p != a && *p != b)
+		p++;
+	return p;
+}
+
+/*
  * Find the LF that ends the current line, scanning [p, end) with the
  * quote state held in s. Returns it, or NULL when the chunk ends first;
- * either way s holds the quote state at the point reached.
+ * either way s holds the quote state at the point reached. Every '"'
+ * and the LF are visited once, in order.
  */
 static const char *find_eol(struct sl_splitter *s, const char *p, const char *end)
 {
-	/* The first LF at or after p stays the same while p has not passed
-	 * it, so a line with several quoted fields looks for it only once. */
-	const char *nl = NULL;
-
 	for (;;) {
 		if (s->in_quotes) {
 			/* Inside quotes only '"' matters: skip straight to it. */
-			const char *q = memchr(p, '"', (size_t)(end - p));
+			const char *q = scan2(p, end, '"', '"');
 
-			if (q == NULL)
+			if (q == end)
 				return NULL;
 			if (q + 1 == end) {
 				s->quote_pending = 1;
@@ -156,28 +193,19 @@ static const char *find_eol(struct sl_splitter *s, const char *p, const char *en
 
 		/* Outside quotes: the line ends at the next LF unless a '"'
 		 * at the start of a field opens a quoted field before it. */
-		if (nl == NULL || nl < p)
-			nl = memchr(p, '\n', (size_t)(end - p));
+		const char *x = scan2(p, end, '"', '\n');
 
-		const char *stop = nl != NULL ? nl : end;
-		const char *q = memchr(p, '"', (size_t)(stop - p));
-
-		while (q != NULL) {
-			int opens = q == p ? s->field_start : q[-1] == ',';
-
-			if (opens)
-				break;
-			q = memchr(q + 1, '"', (size_t)(stop - (q + 1)));
+		if (x == end) {
+			if (end > p)
+				s->field_start = end[-1] == ',';
+			return NULL;
 		}
-		if (q != NULL) {
-			s->in_quotes = 1;
-			s->field_start = 0;
-			p = q + 1;
-			continue;
-		}
-		if (nl == NULL && end > p)
-			s->field_start = end[-1] == ',';
-		return nl;
+		if (*x == '\n')
+			return x;
+		if (x == p ? s->field_start : x[-1] == ',')
+			s->in_quotes = 1;           /* it opens a quoted field */
+		s->field_start = 0;                 /* else a literal byte */
+		p = x + 1;
 	}
 }
 
@@ -239,13 +267,16 @@ static void feed_chunk(struct sl_splitter *s, const char *p, size_t n, sl_line_f
 		quote = end;
 
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
 		if (quote < p) {
 			quote = memchr(p, '"', (size_t)(end - p));
 			if (quote == NULL)
 				quote = end;
 		}
+		/* no quote ahead: memchr for the LF; quotes ahead: one scan finds whichever comes first */
+		const char *nl = quote == end ? memchr(p, '\n', (size_t)(end - p)) : scan2(p, end, '"', '\n');
+
+		if (nl == end || (nl != NULL && *nl != '\n'))
+			nl = NULL;              /* not an LF (the chunk ends, or a quote is first) */
 		if (nl != NULL && quote > nl) {
 			/* The fast path: no quote before the LF. */
 			emit_direct(s, p, line_len(p, nl), nl + 1, emit, ctx);
