@@ -668,7 +668,7 @@ sl_acks_drain(struct sl_runtime *rt)
 		struct sl_result_batch *b = acks.held[acks.held_head++];
 		acks.held_count--;
 		handle_batch(rt, b);
-		rte_mempool_put(rt->result_pool, b);
+		sl_result_batch_free(rt->result_pool, b);
 		if (acks.n_holding > 0)
 			break;
 	}
@@ -687,12 +687,13 @@ sl_acks_fini(struct sl_runtime *rt)
 
 	if (rt->result_pool != NULL)
 		while (acks.held_count > 0) {
-			rte_mempool_put(rt->result_pool, acks.held[acks.held_head++]);
+			sl_result_batch_free(rt->result_pool, acks.held[acks.held_head++]);
 			acks.held_count--;
 		}
 	if (rt->acks != NULL && rt->result_pool != NULL)
 		while ((n = rte_ring_sc_dequeue_burst(rt->acks, burst, SL_ACKS_BURST, NULL)) > 0)
-			rte_mempool_put_bulk(rt->result_pool, burst, n);
+			for (unsigned i = 0; i < n; i++)
+				sl_result_batch_free(rt->result_pool, burst[i]);
 	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
 		sl_wmsg_put(acks.fanned[i].summary);
 	free(acks.done_q);

@@ -148,6 +148,7 @@ static const struct field persist_fields[] = {
 	PS(retries, "persist_retries_total", "counter", "writes retried"),
 	PS(docs_completed, "persist_docs_completed_total", "counter", "documents completed"),
 	PS(journal_bytes, "persist_journal_bytes_total", "counter", "bytes appended to the journal"),
+	PS(held_copies, "persist_held_copies_total", "counter", "early result batches copied to the heap so the pool cannot run dry"),
 	PS(journal_syncs, "persist_journal_syncs_total", "counter", "fdatasyncs of the journal (one per batch)"),
 	PS(busy_ns, "persist_busy_seconds_total", "counter", "time spent writing and syncing batches"),
 	PS(checkpoints, "persist_checkpoints_total", "counter", "journal checkpoints (result files synced, old segments deleted)"),

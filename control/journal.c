@@ -195,6 +195,8 @@ sl_journal_seq_of(const char *name, uint64_t *seq)
 			return false;
 		v = v << 4 | d;
 	}
+	if (v == UINT64_MAX)
+		return false;              /* the next segment's number would wrap */
 	*seq = v;
 	return true;
 }

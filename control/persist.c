@@ -27,7 +27,8 @@
  *      offset (SLP STATUS reports it), and send the summaries.
  *
  * Result files are not synced per round: the journal holds their bytes.
- * Past [storage] journal_segment_mb a checkpoint syncs them all (syncfs),
+ * Past [storage] journal_segment_mb a checkpoint syncs them all (one
+ * fdatasync per file written since the last one, in parallel),
  * starts a new segment with the state of every unfinished document, and
  * deletes the older segments. At start, recover.c has replayed whatever
  * segments a crash left.
@@ -92,6 +93,7 @@
 #define ERR_BACKOFF_MAX_NS 1000000000ull    /* 1 s */
 #define FULL_RETRY_NS 100000ull             /* acks ring full or pool empty: 100 us */
 #define JOURNAL_OP UINT32_MAX               /* io_op.slot of the journal's own write */
+#define PERSIST_CLOSING_MAX 1024u           /* finished documents' files kept open before a checkpoint is forced */
 #define SUMMARY_LINE_MAX (256u + SLP_REASON_MAX)
 
 enum slot_phase {
@@ -162,11 +164,13 @@ struct persist {
 
 	uint32_t batch_records;              /* the upper bound ([storage] batch_records) */
 	uint32_t batch_limit;                /* adaptive: records per round now */
+	uint64_t sync_floor_ns;              /* the fastest recent round: what the device's sync costs */
 	struct doc_slot *slots;              /* [SL_MAX_DOCS] */
 	uint64_t round;
 
 	/* early batches: at most every batch of the pool */
-	struct held_batch *held;             /* [cap_wv] */
+	struct held_batch *held;             /* [cap_held] */
+	uint32_t cap_held;
 	int32_t held_free;
 
 	/* dequeued this round */
@@ -196,6 +200,9 @@ struct persist {
 	uint64_t segment_bytes;
 	uint32_t *finish_q;                  /* [SL_MAX_DOCS] ended documents whose summary is due */
 	uint32_t n_finish;
+	int *closing;                        /* files of finished documents, to sync and close at the checkpoint */
+	uint32_t n_closing, cap_closing;
+	bool ckpt_broken;                    /* a result file failed to sync: keep every segment until a restart */
 	char *stage;
 	size_t stage_cap, stage_used;
 	uint32_t inflight;
@@ -345,11 +352,65 @@ acks_push_round(struct persist *p, bool on_submit)
 
 /* ---- early batches, per document ------------------------------------ */
 
+/* Double the held table (its entries are indexes, so nothing moves for the lists). */
+static void
+held_grow(struct persist *p)
+{
+	uint64_t delay = ERR_BACKOFF_MIN_NS;
+	uint32_t cap = p->cap_held ? p->cap_held * 2 : 64;
+	struct held_batch *v;
+
+	while ((v = realloc(p->held, cap * sizeof(*v))) == NULL) {
+		fprintf(stderr, "sluice: persist: out of memory for %u held batches; retrying\n", cap);
+		error_backoff(p, &delay);
+	}
+	for (uint32_t i = p->cap_held; i < cap; i++) {
+		v[i].b = NULL;
+		v[i].prev = -1;
+		v[i].next = i + 1 < cap ? (int32_t)(i + 1) : -1;
+	}
+	p->held = v;
+	p->held_free = (int32_t)p->cap_held;
+	p->cap_held = cap;
+}
+
+/* Room for one more queued batch this round (held heap copies can outnumber the pool). */
+static void
+wv_reserve(struct persist *p)
+{
+	uint64_t delay = ERR_BACKOFF_MIN_NS;
+
+	while (p->n_wv == p->cap_wv) {
+		uint32_t cap = p->cap_wv ? p->cap_wv * 2 : 64;
+		struct sl_result_batch **wv = realloc(p->wv, cap * sizeof(*wv));
+		if (wv != NULL)
+			p->wv = wv;
+		int32_t *wn = wv ? realloc(p->wnext, cap * sizeof(*wn)) : NULL;
+		if (wn != NULL)
+			p->wnext = wn;
+		uint8_t *an = wn ? realloc(p->ack_now, cap * sizeof(*an)) : NULL;
+		if (an != NULL)
+			p->ack_now = an;
+		struct sl_result_batch **av = an ? realloc(p->ackv, cap * sizeof(*av)) : NULL;
+		if (av != NULL)
+			p->ackv = av;
+		uint32_t *tv = av ? realloc(p->touched, (cap + SL_MAX_DOCS) * sizeof(*tv)) : NULL;
+		if (tv != NULL) {
+			p->touched = tv;
+			p->cap_wv = cap;
+			return;
+		}
+		fprintf(stderr, "sluice: persist: out of memory for %u queued batches; retrying\n", cap);
+		error_backoff(p, &delay);
+	}
+}
+
 static void
 held_insert(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_result_batch *b)
 {
-	/* every held batch is a distinct pool object: the free list cannot run dry */
-	RTE_VERIFY(p->held_free >= 0);
+	/* pool objects or heap copies (below): there can be more than the pool holds */
+	if (p->held_free < 0)
+		held_grow(p);
 	int32_t h = p->held_free;
 	p->held_free = p->held[h].next;
 
@@ -361,10 +422,27 @@ held_insert(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_resul
 		fprintf(stderr, "sluice: persist: %s/%s: a second result batch for line %" PRIu64
 			": dropped (a worker sent it twice)\n", tenant_name(p->rt, b->tenant),
 			doc_name(p, idx), b->first_line);
-		rte_mempool_put(p->rt->result_pool, b);
+		sl_result_batch_free(p->rt->result_pool, b);
 		p->held[h].next = p->held_free;
 		p->held_free = h;
 		return;
+	}
+	/*
+	 * While it waits, an early batch must not hold a pool object: the
+	 * lines before it may be at a worker that needs one to finish them,
+	 * and with the pool drained by early batches nothing would move. Under
+	 * pressure, keep a heap copy and give the object back.
+	 */
+	if (!b->heap && rte_mempool_avail_count(p->rt->result_pool) < p->rt->result_pool->size / 4) {
+		struct sl_result_batch *copy = malloc(sizeof(*copy));
+
+		if (copy != NULL) {
+			memcpy(copy, b, sizeof(*copy));
+			copy->heap = 1;
+			rte_mempool_put(p->rt->result_pool, b);
+			b = copy;
+			p->rt->persist_stats.held_copies++;
+		}
 	}
 	p->held[h].b = b;
 	p->held[h].prev = after;
@@ -409,7 +487,7 @@ held_drop_all(struct persist *p, struct doc_slot *s, uint32_t idx, const char *w
 		tenant_name(p->rt, p->rt->docs->docs[idx].tenant), doc_name(p, idx), s->n_held,
 		p->held[s->held_head].b->first_line, s->next_line, why);
 	while (s->held_head >= 0)
-		rte_mempool_put(p->rt->result_pool, held_pop(p, s));
+		sl_result_batch_free(p->rt->result_pool, held_pop(p, s));
 }
 
 /* ---- per-document state --------------------------------------------- */
@@ -433,7 +511,7 @@ drop_chain(struct persist *p, struct doc_slot *s)
 {
 	for (int32_t j = s->first; j >= 0; j = p->wnext[j]) {
 		if (p->wv[j] != NULL)
-			rte_mempool_put(p->rt->result_pool, p->wv[j]);
+			sl_result_batch_free(p->rt->result_pool, p->wv[j]);
 		p->wv[j] = NULL;
 	}
 	s->first = s->last = -1;
@@ -529,6 +607,27 @@ slot_get(struct persist *p, uint32_t idx, uint32_t gen)
 	return NULL;
 }
 
+/* Keep a finished document's file open until the next checkpoint has synced it. */
+static void
+closing_add(struct persist *p, int fd)
+{
+	if (p->n_closing == p->cap_closing) {
+		uint32_t cap = p->cap_closing ? 2 * p->cap_closing : 256;
+		int *v = realloc(p->closing, cap * sizeof(*v));
+		if (v == NULL) {
+			/* cannot remember it: sync it now rather than lose track of it */
+			if (fdatasync(fd) != 0)
+				fprintf(stderr, "sluice: persist: fdatasync of a finished result file: %s\n",
+					strerror(errno));
+			close(fd);
+			return;
+		}
+		p->closing = v;
+		p->cap_closing = cap;
+	}
+	p->closing[p->n_closing++] = fd;
+}
+
 /* If the document has ended and every line is durable: its summary goes out with the next round. */
 static void
 slot_maybe_finish(struct persist *p, uint32_t idx)
@@ -555,7 +654,12 @@ finish_slot(struct persist *p, uint32_t idx)
 		fprintf(stderr, "sluice: persist: document slot %u: %" PRIu64 " results for %" PRIu64
 			" lines\n", idx, s->persisted, s->total);
 	held_drop_all(p, s, idx, "but the document ended before them");
-	/* closed unsynced: the journal holds the bytes until the next checkpoint's syncfs */
+	/* not synced yet: the journal holds the bytes; the next checkpoint syncs and closes them */
+	for (unsigned k = 0; k < SL_DF_COUNT; k++)
+		if (s->files.fd[k] >= 0) {
+			closing_add(p, s->files.fd[k]);
+			s->files.fd[k] = -1;
+		}
 	sl_doc_files_close(&s->files);
 	sl_recovery_forget(p->rec, tenant_name(rt, d->tenant), d->name);
 
@@ -567,6 +671,7 @@ finish_slot(struct persist *p, uint32_t idx)
 	struct sl_result_batch *sum = obj;
 	memset(sum, 0, offsetof(struct sl_result_batch, r));
 	sum->kind = SL_RB_SUMMARY;
+	sum->heap = 0;
 	sum->doc = idx;
 	sum->doc_gen = s->gen;
 	sum->tenant = d->tenant;
@@ -598,7 +703,7 @@ batch_check(struct persist *p, struct sl_result_batch *b)
 	if (b->n_recs > SL_RESULT_RECS)
 		b->n_recs = SL_RESULT_RECS;
 	if (b->n == 0) {
-		rte_mempool_put(p->rt->result_pool, b);
+		sl_result_batch_free(p->rt->result_pool, b);
 		return false;
 	}
 	if (b->first_line == 0)
@@ -643,7 +748,7 @@ trim_written(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_resu
 		doc_name(p, idx), b->first_line,
 		b->first_line + (dup < b->n ? dup : b->n) - 1);
 	if (dup >= b->n) {
-		rte_mempool_put(p->rt->result_pool, b);
+		sl_result_batch_free(p->rt->result_pool, b);
 		return false;
 	}
 	/* records stay where they are: each result names its own through rec_first */
@@ -672,8 +777,7 @@ static void
 queue_write(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_result_batch *b)
 {
 	const struct sl_config *cfg = p->rt->cfg;
-	/* every queued batch is a distinct pool object */
-	RTE_VERIFY(p->n_wv < p->cap_wv);
+	wv_reserve(p);
 	int32_t i = (int32_t)p->n_wv++;
 
 	p->wv[i] = b;
@@ -701,24 +805,60 @@ accept_batch(struct persist *p, struct sl_result_batch *b)
 	if (!s) {
 		fprintf(stderr, "sluice: persist: results for document slot %" PRIu32 " generation %"
 			PRIu32 " which is not open (stale or invalid): dropped\n", b->doc, b->doc_gen);
-		rte_mempool_put(p->rt->result_pool, b);
+		sl_result_batch_free(p->rt->result_pool, b);
 		return;
 	}
 	if (!batch_check(p, b))
 		return;
-	if (b->first_line > s->next_line) {
+	if (b->first_line > s->next_line)
 		held_insert(p, s, idx, b);      /* another worker still has the lines before it */
-		return;
-	}
-	if (!trim_written(p, s, idx, b))
-		return;
-	queue_write(p, s, idx, b);
+	else if (trim_written(p, s, idx, b))
+		queue_write(p, s, idx, b);
 
-	/* what was waiting for b may follow on now */
+	/* what was waiting may follow on now */
 	while (s->held_head >= 0 && p->held[s->held_head].b->first_line <= s->next_line) {
 		struct sl_result_batch *h = held_pop(p, s);
 		if (trim_written(p, s, idx, h))
 			queue_write(p, s, idx, h);
+	}
+}
+
+/*
+ * A round must end each document at a resume point: the journal says
+ * "lines 1..N are durable and the input goes on at byte X", and X is only
+ * known at the end of a line batch. A line batch whose records did not
+ * fit one result batch comes as several, and only the last carries its
+ * end offset; if the round holds the first parts without the last, they
+ * go back to wait for it (they are already dequeued, so it is next).
+ */
+static void
+cut_to_resume_points(struct persist *p)
+{
+	for (uint32_t t = 0; t < p->n_touched; t++) {
+		uint32_t idx = p->touched[t];
+		struct doc_slot *s = &p->slots[idx];
+		int32_t cut = -1;
+
+		for (int32_t j = s->first; j >= 0; j = p->wnext[j])
+			if (p->wv[j]->end_offset != 0)
+				cut = j;
+		int32_t j = cut >= 0 ? p->wnext[cut] : s->first;
+		if (j < 0)
+			continue;
+		if (cut >= 0) {
+			p->wnext[cut] = -1;
+			s->last = cut;
+		} else {
+			s->first = s->last = -1;
+		}
+		for (; j >= 0; j = p->wnext[j]) {
+			struct sl_result_batch *b = p->wv[j];
+
+			p->wv[j] = NULL;
+			s->next_line -= b->n;
+			p->r_lines -= b->n;
+			held_insert(p, s, idx, b);
+		}
 	}
 }
 
@@ -771,6 +911,7 @@ order_batches(struct persist *p)
 	for (uint32_t i = 0; i < p->n_rb; i++)
 		accept_batch(p, p->rb[i]);
 	p->n_rb = 0;
+	cut_to_resume_points(p);
 	/* documents whose summary is due, with or without new lines this round */
 	for (uint32_t i = 0; i < p->n_finish; i++) {
 		struct doc_slot *s = &p->slots[p->finish_q[i]];
@@ -1506,6 +1647,12 @@ commit_round(struct persist *p)
  * batch that was written and synced within [storage] batch_target_us may
  * grow by an eighth (at least 64 records); a batch over the target halves
  * the limit. Between batch_min_records and batch_records.
+ *
+ * Halving only helps while the time is in the writing. A device whose
+ * sync alone takes longer than the target (sync_floor_ns: the fastest
+ * recent round, drifting up slowly) cannot meet it at any size, and
+ * smaller batches would only mean more syncs for the same records: then
+ * the batch grows as if under target, for throughput.
  */
 static void
 adapt_batch(struct persist *p, uint64_t ns, uint32_t records)
@@ -1513,8 +1660,11 @@ adapt_batch(struct persist *p, uint64_t ns, uint32_t records)
 	const struct sl_config *cfg = p->rt->cfg;
 	uint32_t lo = RTE_MIN(RTE_MAX(cfg->batch_min_records, 1u), p->batch_records);
 	uint32_t limit = p->batch_limit;
+	uint64_t target = (uint64_t)cfg->batch_target_us * 1000u;
 
-	if (ns > (uint64_t)cfg->batch_target_us * 1000u)
+	p->sync_floor_ns = p->sync_floor_ns == 0 || ns < p->sync_floor_ns ? ns
+			 : p->sync_floor_ns + p->sync_floor_ns / 64;
+	if (ns > target && p->sync_floor_ns <= target)
 		limit = RTE_MAX(limit / 2, lo);
 	else if (records >= limit - limit / 8)
 		limit = RTE_MIN(limit + RTE_MAX(limit / 8, 64u), p->batch_records);
@@ -1623,7 +1773,7 @@ ckpt_build(struct persist *p, struct ckpt_ctx *c)
 		const char *tn = tenant_name(rt, d->tenant);
 		unsigned files = 0;
 		for (unsigned k = 0; k < SL_DF_COUNT; k++)
-			files += s->files.fd[k] >= 0;
+			files += s->files.fd[k] >= 0 && sl_doc_file_suffix(doc_proc(p, idx), k) != NULL;
 		if (!c->build) {
 			c->need += sl_journal_doc_size(strlen(tn), strlen(d->name)) +
 				   files * sl_journal_chunk_size(SL_SUFFIX_MAX, 0);
@@ -1647,31 +1797,87 @@ ckpt_build(struct persist *p, struct ckpt_ctx *c)
 }
 
 /*
- * Make every result file durable (one syncfs of the data directory's
- * filesystem covers files already closed too), then start a new journal
- * segment with a checkpoint and delete the older ones: what they held is
- * in the result files now. Retries until it succeeds; rounds wait.
+ * fdatasync every result file written since the last checkpoint: the open
+ * files of unfinished documents and the files of finished ones (then
+ * closed), all in parallel through the ring. false if one failed: its
+ * pages may be gone while the kernel calls them clean, so only the
+ * journal still has those bytes.
+ */
+static bool
+sync_result_files(struct persist *p)
+{
+	uint32_t n = 0, cap = p->n_closing;
+	struct io_op *ops;
+	char path[FILE_PATH_MAX];
+
+	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
+		if (p->slots[i].phase == SLOT_ACTIVE)
+			for (unsigned k = 0; k < SL_DF_COUNT; k++)
+				cap += p->slots[i].files.fd[k] >= 0;
+	ops = calloc(cap ? cap : 1, sizeof(*ops));
+	while (ops == NULL) {
+		uint64_t delay = ERR_BACKOFF_MIN_NS;
+		fprintf(stderr, "sluice: persist: out of memory for a checkpoint of %u files; retrying\n", cap);
+		error_backoff(p, &delay);
+		ops = calloc(cap ? cap : 1, sizeof(*ops));
+	}
+	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
+		if (p->slots[i].phase == SLOT_ACTIVE)
+			for (unsigned k = 0; k < SL_DF_COUNT; k++)
+				if (p->slots[i].files.fd[k] >= 0)
+					ops[n++] = (struct io_op){ .kind = OP_FSYNC, .state = OP_PENDING,
+								   .slot = i, .file = (uint8_t)k,
+								   .fd = p->slots[i].files.fd[k] };
+	for (uint32_t i = 0; i < p->n_closing; i++)
+		ops[n++] = (struct io_op){ .kind = OP_FSYNC, .state = OP_PENDING, .slot = JOURNAL_OP,
+					   .fd = p->closing[i] };
+	uint32_t failed = n ? run_ops(p, ops, n, false) : 0;
+	p->rt->persist_stats.fsyncs += n;
+	for (uint32_t i = 0; i < n && failed; i++) {
+		if (ops[i].state != OP_FAILED)
+			continue;
+		if (ops[i].slot == JOURNAL_OP)
+			snprintf(path, sizeof(path), "a finished document's file");
+		else
+			doc_file_name(p, ops[i].slot, ops[i].file, path, sizeof(path));
+		fprintf(stderr, "sluice: persist: checkpoint: fdatasync of %s failed: %s; its bytes are "
+			"kept in the journal, which is no longer trimmed until a restart replays it\n", path,
+			strerror(ops[i].err));
+	}
+	free(ops);
+	for (uint32_t i = 0; i < p->n_closing; i++)
+		close(p->closing[i]);
+	p->n_closing = 0;
+	return failed == 0;
+}
+
+/*
+ * Make every result file durable, then start a new journal segment with a
+ * checkpoint and delete the older ones: what they held is in the result
+ * files now. Retries until it succeeds; rounds wait. If a result file
+ * failed to sync, the journal is the only copy of its bytes: from then on
+ * segments are never deleted (recovery at the next start rewrites the
+ * files from them), and the operator is told.
  */
 static void
 checkpoint(struct persist *p)
 {
 	struct sl_persist_stats *st = &p->rt->persist_stats;
-	const char *dir = p->rt->cfg->data_dir;
 	uint64_t delay = ERR_BACKOFF_MIN_NS;
 	char err[SL_PATH_MAX + 128];
 	int rc;
 
-	for (;;) {
-		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0 && syncfs(fd) == 0) {
-			close(fd);
-			break;
-		}
-		fprintf(stderr, "sluice: persist: checkpoint: syncing the result files under %s failed: %s; "
-			"the journal keeps them, retrying\n", dir, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		error_backoff(p, &delay);
+	if (p->ckpt_broken && p->jw.fd >= 0) {
+		/* keep appending: every segment is needed; the files are in the journal */
+		for (uint32_t i = 0; i < p->n_closing; i++)
+			close(p->closing[i]);
+		p->n_closing = 0;
+		return;
+	}
+	if (!sync_result_files(p)) {
+		p->ckpt_broken = true;
+		if (p->jw.fd >= 0)
+			return;
 	}
 
 	struct ckpt_ctx c = { .p = p, .build = false, .need = 0 };
@@ -1771,7 +1977,7 @@ persist_main(void *arg)
 		if (p->n_rb > 0 || p->n_finish > 0) {
 			persist_round(p);
 			work++;
-			if (p->jw.off >= p->segment_bytes)
+			if (p->jw.off >= p->segment_bytes || p->n_closing >= PERSIST_CLOSING_MAX)
 				checkpoint(p);
 		}
 		if (work > 0) {
@@ -1843,6 +2049,9 @@ persist_free(struct persist *p)
 	free(p->touched);
 	free(p->wops);
 	free(p->finish_q);
+	for (uint32_t i = 0; i < p->n_closing; i++)
+		close(p->closing[i]);
+	free(p->closing);
 	sl_jw_free(&p->jw);
 	free(p->stage);
 	memset(p, 0, sizeof(*p));
@@ -1856,7 +2065,8 @@ persist_alloc(struct persist *p)
 	p->cap_rb = p->batch_records < p->cap_wv ? p->batch_records : p->cap_wv;
 	p->stage_cap = STAGE_MIN;
 	p->slots = calloc(SL_MAX_DOCS, sizeof(*p->slots));
-	p->held = calloc(p->cap_wv, sizeof(*p->held));
+	p->cap_held = p->cap_wv;
+	p->held = calloc(p->cap_held, sizeof(*p->held));
 	p->rb = calloc(p->cap_rb, sizeof(*p->rb));
 	p->wv = calloc(p->cap_wv, sizeof(*p->wv));
 	p->wnext = calloc(p->cap_wv, sizeof(*p->wnext));
@@ -1870,9 +2080,9 @@ persist_alloc(struct persist *p)
 		return -1;
 	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
 		slot_clear(&p->slots[i], 0, SLOT_FREE);
-	for (uint32_t i = 0; i < p->cap_wv; i++)
-		p->held[i].next = i + 1 < p->cap_wv ? (int32_t)(i + 1) : -1;
-	p->held_free = p->cap_wv > 0 ? 0 : -1;
+	for (uint32_t i = 0; i < p->cap_held; i++)
+		p->held[i].next = i + 1 < p->cap_held ? (int32_t)(i + 1) : -1;
+	p->held_free = p->cap_held > 0 ? 0 : -1;
 	return 0;
 }
 

@@ -172,6 +172,11 @@ replay_record(const char *data_dir, struct sl_recovery *r, uint16_t type, const 
 	struct sl_jdoc d;
 	int rc;
 
+	if (type != SL_J_CHECKPOINT && type != SL_J_ROUND) {
+		fprintf(stderr, "sluice: journal: a record of unknown type %u (a newer sluiced?): skipped\n",
+			type);
+		return 0;
+	}
 	if (type == SL_J_CHECKPOINT) {
 		/* a checkpoint is the whole state: what came before it is in the result files */
 		r->n = 0;
@@ -311,6 +316,10 @@ repair_files(const char *data_dir, const struct sl_resume_state *st, bool finish
 			continue;
 		const char *suffix = de->d_name + plen;
 		uint64_t len = 0;
+		if (strlen(suffix) == 0 || strlen(suffix) > SL_SUFFIX_MAX ||
+		    strspn(suffix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+			    strlen(suffix))
+			continue;          /* not a name persistence writes (e.g. someone's 3.results.bak) */
 		bool known = false;
 		for (unsigned i = 0; i < st->n_files; i++)
 			if (strcmp(st->file[i].suffix, suffix) == 0) {
@@ -477,17 +486,22 @@ sl_recovery_free(struct sl_recovery *r)
 
 /* ---- resume decisions ----------------------------------------------------- */
 
+/* The decimal number after key in line: at least one digit, ended by ',' or '}'. */
 static bool
 num_after(const char *line, size_t len, const char *key, uint64_t *v)
 {
-	char buf[SUMMARY_TAIL + 1];
+	char buf[SUMMARY_TAIL + 1], *end;
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 	const char *p = strstr(buf, key);
 	if (p == NULL)
 		return false;
-	*v = strtoull(p + strlen(key), NULL, 10);
-	return true;
+	p += strlen(key);
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	*v = strtoull(p, &end, 10);
+	return errno == 0 && (*end == ',' || *end == '}');
 }
 
 bool
@@ -497,10 +511,12 @@ sl_summary_parse(const char *line, size_t len, uint64_t *lines, uint64_t *ok, ui
 	static const char head[] = "{\"summary\":true,";
 	uint64_t c = 0;
 
-	if (len > SUMMARY_TAIL || len < sizeof(head) - 1 || memcmp(line, head, sizeof(head) - 1) != 0)
+	if (len > SUMMARY_TAIL || len < sizeof(head) - 1 || memcmp(line, head, sizeof(head) - 1) != 0 ||
+	    line[len - 1] != '}')
 		return false;
 	if (!num_after(line, len, "\"lines\":", lines) || !num_after(line, len, "\"ok\":", ok) ||
-	    !num_after(line, len, "\"errors\":", errors) || !num_after(line, len, "\"code\":", &c))
+	    !num_after(line, len, "\"errors\":", errors) || !num_after(line, len, "\"code\":", &c) ||
+	    c > UINT16_MAX)
 		return false;
 	*code = (uint16_t)c;
 	return true;

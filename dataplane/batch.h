@@ -11,8 +11,10 @@
 #define SLUICE_BATCH_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <rte_common.h>
+#include <rte_mempool.h>
 
 #define SL_BATCH_LINES 64u
 #define SL_BATCH_DATA (32u * 1024u)   /* bytes of line text per batch */
@@ -96,7 +98,7 @@ struct sl_result_batch {
 	uint16_t worker;
 	uint16_t n;
 	uint8_t kind;              /* enum sl_rbatch_kind */
-	uint8_t reserved;
+	uint8_t heap;              /* 1: a malloc'd copy (persistence's held batches), not a pool object */
 	uint64_t first_line;
 	/* SL_RB_SUMMARY only: */
 	uint64_t lines, ok, errors;
@@ -110,6 +112,16 @@ struct sl_result_batch {
 	struct sl_rec_ref rec[SL_RESULT_RECS];
 	char data[SL_RESULT_DATA];
 } __rte_cache_aligned;
+
+/* Give a result batch back: to its pool, or to the heap if it is a copy. */
+static inline void
+sl_result_batch_free(struct rte_mempool *pool, struct sl_result_batch *b)
+{
+	if (b->heap)
+		free(b);
+	else
+		rte_mempool_put(pool, b);
+}
 
 /* The reason text record of result r, or NULL. */
 static inline const struct sl_rec_ref *

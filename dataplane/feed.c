@@ -66,6 +66,8 @@ batch_new(struct sl_feed *f)
 	 */
 	while (rte_mempool_get(f->rt->batch_pool, &obj) != 0) {
 		f->starved++;
+		/* keep the backlog moving: the batches workers need to finish may be in it */
+		sl_backlog_dispatch(f->rt, f->producer, f->backlog);
 		rte_pause();
 	}
 	b = obj;

@@ -85,6 +85,7 @@ struct sl_persist_stats {
 	uint64_t checkpoints, segments_deleted;
 	uint64_t recovered_docs, recovered_records;  /* at start: unfinished documents and results replayed */
 	uint64_t cyc_cpu;                            /* TSC cycles ordering, formatting and journaling rounds */
+	uint64_t held_copies;                        /* early result batches moved to the heap (pool pressure) */
 	uint64_t cyc_io;                             /* TSC cycles waiting for writes and the journal sync */
 } __rte_cache_aligned;
 

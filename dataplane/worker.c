@@ -95,6 +95,7 @@ rb_new(struct worker *W, const struct sl_line_batch *lb, uint64_t first_line)
 	rb->tenant = lb->tenant;
 	rb->worker = (uint16_t)W->w;
 	rb->kind = SL_RB_RESULTS;
+	rb->heap = 0;
 	rb->n = 0;
 	rb->first_line = first_line;
 	rb->end_offset = 0;
