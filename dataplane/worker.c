@@ -3,10 +3,12 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <execinfo.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_mempool.h>
@@ -35,7 +37,18 @@ on_fault(int sig, siginfo_t *si, void *uc)
 		siglongjmp(*tl_jmp, sig);
 	if (sig == SIGUSR1)
 		return; /* a stall signal that raced with the worker leaving: nothing to do */
-	/* Not a worker thread: behave as if we had never installed a handler. */
+	/*
+	 * Not a worker thread: a bug in sluiced itself. Say where (for the
+	 * report; addr2line -e sluiced <offset> names the line), then die as
+	 * if we had never installed a handler. write() and backtrace_symbols_fd
+	 * do not allocate.
+	 */
+	static const char msg[] = "sluiced: fatal signal outside a worker; stack:\n";
+	void *frames[32];
+	int n = backtrace(frames, 32);
+
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) > 0)
+		backtrace_symbols_fd(frames, n, STDERR_FILENO);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -46,6 +59,9 @@ sl_worker_signals_init(void)
 	static const int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGUSR1 };
 	struct sigaction sa;
 
+	void *warm[1];
+
+	backtrace(warm, 1);   /* loads libgcc now: the first call may allocate, not safe in a handler */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;

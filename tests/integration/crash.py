@@ -22,6 +22,7 @@ during the run; after a clean stop one segment is left.
 usage: crash.py BUILD_DIR SOURCE_DIR
 """
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -32,9 +33,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 h.setup_paths(sys.argv[1], sys.argv[2])
-TOKENS = {"acme": "acme-crash-token-0123456789"}
+TOKENS = {"acme": "acme-crash-token-0123456789", "social": "social-crash-token-0123456789"}
+PER_TENANT = {"social": "processor = tweet\ncolumns = 0\n"}
 check = h.Checks()
 STORAGE = "batch_min_records = 64\nbatch_records = 1024\njournal_segment_mb = 1\n"
+SLOW = "fault_delay_us = 20000\n"     # life 1: rounds of 20 ms, so the kill lands mid-transfer
 
 
 def write_storage(host, extra):
@@ -50,8 +53,8 @@ def write_storage(host, extra):
 class Acks:
     """What subscribers have seen of each document across daemon lives."""
 
-    def __init__(self, host, docs):
-        self.host, self.docs = host, docs
+    def __init__(self, host, docs, tenant="acme"):
+        self.host, self.docs, self.tenant = host, docs, tenant
         self.seen = {d: {} for d in docs}
         self.summaries = {d: [] for d in docs}
         self.subs = {}
@@ -61,11 +64,18 @@ class Acks:
         self.life += 1
         self.subs = {}
         for d in self.docs:
+            if self.summaries[d]:
+                continue           # complete: nothing more to see
             nxt = self.next_line(d)
-            self.subs[d] = h.Subscriber(self.host, "acme", d, 1, name=f"{d}-life{self.life}", start_line=nxt,
-                                        rev=1)
-        for s in self.subs.values():
-            s.wait_subscribed()
+            self.subs[d] = h.Subscriber(self.host, self.tenant, d, 1, name=f"{d}-life{self.life}",
+                                        start_line=nxt, rev=1)
+        for d, s in self.subs.items():
+            for attempt in range(3):       # a restarted daemon may still be settling: try again
+                if s.wait_subscribed():
+                    break
+                s = self.subs[d] = h.Subscriber(self.host, self.tenant, d, 1,
+                                                name=f"{d}-life{self.life}-{attempt + 1}",
+                                                start_line=self.next_line(d), rev=1)
 
     def next_line(self, d):
         n = 1
@@ -76,14 +86,14 @@ class Acks:
     def collect(self):
         """Fold in what the current subscribers received (call after they ended)."""
         for d, s in self.subs.items():
-            for line, st in h.ack_coverage(s.messages(), "acme", d, 1).items():
+            for line, st in h.ack_coverage(s.messages(), self.tenant, d, 1).items():
                 self.seen[d].setdefault(line, []).extend(st)
             self.summaries[d] += [m for m in s.messages() if m.get("type") == "summary"]
 
     def acked(self):
         total = 0
         for d, s in self.subs.items():
-            total += len(h.ack_coverage(s.messages(), "acme", d, 1))
+            total += len(h.ack_coverage(s.messages(), self.tenant, d, 1))
         return total
 
 
@@ -151,32 +161,84 @@ def websocket_upload(host):
     check("websocket: resume=2 is refused (400)", status == 400 and "resume must be 1 or 0" in body, f"{status} {body}")
 
 
+def tweets_doc(n):
+    """n NDJSON tweets (every 5th a retweet, which makes two tweet records; every 97th not JSON);
+    returns the bytes, the expected statuses and the tweet records each line must produce."""
+    def tweet(i, text, rt=None):
+        t = {"id_str": str(5000 + i), "id": 5000 + i, "text": text,
+             "user": {"id_str": str(1000 + i % 50), "id": 1000 + i % 50, "screen_name": f"user{i % 50}",
+                      "followers_count": 10 * (i % 7)},
+             "favorite_count": i % 13, "retweet_count": i % 11, "lang": "en"}
+        if rt is not None:
+            t["retweeted_status"] = rt
+        return t
+    lines, expect, records = [], {}, {}
+    for i in range(1, n + 1):
+        if i % 97 == 0:
+            lines.append('{"id": 1, "text": "broken')
+            expect[i] = "error"
+            continue
+        text = f"I love release {i}, amazing work! " + "x" * (i % 40)
+        rt = tweet(i + 100000, "the original " + text) if i % 5 == 0 else None
+        lines.append(json.dumps(tweet(i, "RT " + text if rt else text, rt)))
+        expect[i] = "ok"
+        records[i] = 2 if rt else 1
+    return ("\n".join(lines) + "\n").encode(), expect, records
+
+
+def check_tweet_records(host, doc, records):
+    """Every line's tweet records are in <rev>.tweets exactly once (retweets make two)."""
+    got = {}
+    path = os.path.join(host.data_dir, "social", doc, "1.tweets")
+    with open(path) as f:
+        for raw in f:
+            r = json.loads(raw)
+            got[r["line"]] = got.get(r["line"], 0) + 1
+    wrong = [line for line in set(got) | set(records) if got.get(line, 0) != records.get(line, 0)]
+    check(f"{doc}: every line's tweet records written exactly once across the crashes", not wrong,
+          f"{len(wrong)} lines wrong, e.g. {[(w, got.get(w), records.get(w)) for w in sorted(wrong)[:5]]}")
+
+
 def main():
-    host = h.TestHost("crash", TOKENS, extra_storage=STORAGE)
+    host = h.TestHost("crash", TOKENS, extra_storage=STORAGE + SLOW, per_tenant=PER_TENANT)
     try:
         r = host.net_up()
         if not check("test host namespace created", r.returncode == 0, r.stderr):
             return
         if not check("sluiced starts", host.start(), host.log()[-3000:]):
             return
-        docs = {f"doc{j}": h.make_doc(20 + j, 80000, bad_every=700, width=48) for j in range(3)}
+        docs = {f"doc{j}": h.make_doc(20 + j, 150000, bad_every=700, width=48) for j in range(3)}
         total = sum(len(e) for _, e in docs.values())
         acks = Acks(host, docs)
         acks.subscribe()
+        tdata, texpect, trecords = tweets_doc(40000)
+        tdocs = {"tweets": (tdata, texpect)}
+        tacks = Acks(host, tdocs, tenant="social")
+        tacks.subscribe()
+        total += len(texpect)
         _, senders = h.start_documents(host, "acme", docs, timeout_ms=90000)
-        for s in _.values():          # start_documents' own subscribers: not needed here
+        _t, tsenders = h.start_documents(host, "social", tdocs, timeout_ms=90000)
+        for s in list(_.values()) + list(_t.values()):   # start_documents' own subscribers: not needed
             s.p.kill()
+        senders.update(tsenders)
+        every = [acks, tacks]
 
         # (1) mid-transfer, once some lines are ACKed
         end = time.time() + 60
-        while acks.acked() < total // 6 and time.time() < end:
-            time.sleep(0.05)
+        # every document in flight: kill once each has some lines ACKed, none near its end
+        def progress():
+            return [len(h.ack_coverage(s.messages(), a.tenant, d, 1)) / len(a.docs[d][1])
+                    for a in every for d, s in a.subs.items()]
+        while min(progress()) < 0.02 and max(progress()) < 0.3 and time.time() < end:
+            time.sleep(0.02)
+        check("(1) sluiced was alive until the kill", host.daemon.poll() is None, f"exit {host.daemon.returncode}")
         kill9(host)
         time.sleep(0.3)
-        for s in acks.subs.values():
-            s.wait(timeout=10)
-        acks.collect()
-        n1 = sum(len(v) for v in acks.seen.values())
+        for a in every:
+            for s in a.subs.values():
+                s.wait(timeout=10)
+            a.collect()
+        n1 = sum(len(v) for a in every for v in a.seen.values())
         check("(1) killed mid-transfer after some ACKs", 0 < n1 < total, f"{n1} of {total} ACKed")
 
         # (2) a slow journal sync: kill while rounds wait on it
@@ -185,23 +247,27 @@ def main():
             return
         check("(2) the restart found unfinished documents in the journal",
               "unfinished documents" in host.log()[host.log_mark:], host.log()[host.log_mark:][-1500:])
-        acks.subscribe()
+        for a in every:
+            a.subscribe()
         end = time.time() + 60
-        while acks.acked() < 2000 and time.time() < end:
+        while sum(a.acked() for a in every) < 2000 and time.time() < end:
             time.sleep(0.05)
+        check("(2) sluiced was alive until the kill", host.daemon.poll() is None, f"exit {host.daemon.returncode}")
         kill9(host)
         time.sleep(0.3)
-        for s in acks.subs.values():
-            s.wait(timeout=10)
-        acks.collect()
-        n2 = sum(len(v) for v in acks.seen.values())
+        for a in every:
+            for s in a.subs.values():
+                s.wait(timeout=10)
+            a.collect()
+        n2 = sum(len(v) for a in every for v in a.seen.values())
         check("(2) killed during slow syncs, after more lines were ACKed", n2 > n1, f"{n1} -> {n2}")
 
         # the last life: to the end
         write_storage(host, STORAGE)
         if not check("(3) sluiced restarts again", host.start(append=True), host.log()[-3000:]):
             return
-        acks.subscribe()
+        for a in every:
+            a.subscribe()
         for d, p in senders.items():
             try:
                 out, err = p.communicate(timeout=240)
@@ -211,19 +277,23 @@ def main():
             check(f"{d}: the sender completes across two crashes", p.returncode == 0, out + err)
             m = re.search(r"(\d+) resumes", out + err)
             check(f"{d}: the sender resumed", m is not None and int(m.group(1)) >= 1, out + err)
-        for s in acks.subs.values():
-            s.wait(timeout=60)
-        acks.collect()
-        for d, (_, expect) in docs.items():
-            seen = acks.seen[d]
+        check("sluiced is still running after the documents (did not die)", host.daemon.poll() is None,
+              f"exit status {host.daemon.returncode}: " + host.log()[-1500:])
+        for a in every:
+            for s in a.subs.values():
+                s.wait(timeout=60)
+            a.collect()
+        for a, d, expect in [(acks, d, e) for d, (_, e) in docs.items()] + [(tacks, "tweets", texpect)]:
+            seen = a.seen[d]
             dup = [line for line, st in seen.items() if len(st) != 1]
             missing = [line for line in expect if line not in seen]
             wrong = [line for line in expect if line in seen and seen[line][0] != expect[line]]
             check(f"{d}: every line ACKed exactly once across three lives", not dup and not missing,
                   f"dup={dup[:5]} missing={missing[:5]} ({len(seen)} of {len(expect)})")
             check(f"{d}: ACK statuses match", not wrong, str(wrong[:5]))
-            check(f"{d}: one summary", len(acks.summaries[d]) == 1, str(acks.summaries[d]))
-            h.check_results_file(check, d, host.data_dir, "acme", d, 1, expect)
+            check(f"{d}: one summary", len(a.summaries[d]) == 1, str(a.summaries[d]))
+            h.check_results_file(check, d, host.data_dir, a.tenant, d, 1, expect)
+        check_tweet_records(host, "tweets", trecords)
 
         rc, st = host.sluicectl("raw /sluice/status")
         ps = st.get("persist", {})
