@@ -1352,6 +1352,7 @@ journal_round(struct persist *p)
 	}
 	sl_jw_seal(&p->jw, SL_J_ROUND);
 	journal_register(p);
+	ops_reserve(p);                 /* wops[n_ops] exists (cap_ops + 1 entries) */
 	bool fixed = p->jfile_registered && p->jbuf_registered == p->jw.buf;
 
 	/* the journal's write rides with the file writes: wops[n_ops] */
@@ -1682,6 +1683,8 @@ persist_round(struct persist *p)
 	if (p->n_touched == 0)
 		return;                 /* everything was held (early) or dropped */
 	format_round(p);
+	if (p->n_ops == 0)
+		return;                 /* every batch went back to wait for the rest of its line batch */
 	open_round(p);
 	journal_round(p);
 
