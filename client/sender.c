@@ -453,7 +453,8 @@ static void rq_emit(struct sl_sender *s)
 		s->fs[k].queued = false;
 		i++;
 	}
-	memmove(s->rq, s->rq + i, (s->rq_n - i) * sizeof *s->rq);
+	if (i > 0 && s->rq_n > i)
+		memmove(s->rq, s->rq + i, (s->rq_n - i) * sizeof *s->rq);
 	s->rq_n -= i;
 }
 

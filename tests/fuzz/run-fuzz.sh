@@ -8,4 +8,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r "$corpus"/. "$work"/
 cd "$work"
-"$fuzzer" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 "$work"
+# libFuzzer exits 77 on a crash by default, which meson reads as "skipped": make a crash a failure
+"$fuzzer" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 -error_exitcode=1 \
+	-timeout_exitcode=1 "$work"
