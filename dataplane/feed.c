@@ -37,7 +37,9 @@ sl_feed_room(struct sl_runtime *rt, const struct sl_backlog *bl, size_t n)
 	 * frame of tiny lines within the backlog.) */
 	unsigned need = (unsigned)((n + 1) / rt->cfg->batch_lines) + 2;
 
-	if (bl->count + need + 1 > SL_BACKLOG_MAX)
+	/* the batches other streams are filling will land in the backlog too
+	 * (at the end of the burst at the latest): count them as taken */
+	if (bl->count + bl->open + need + 1 > SL_BACKLOG_MAX)
 		return false;
 	/* The batch pool has no per-lcore caches (runtime.c), so this counts only
 	 * batches a producer can really get. */
@@ -71,6 +73,7 @@ batch_new(struct sl_feed *f)
 		rte_pause();
 	}
 	b = obj;
+	f->backlog->open++;
 	b->doc = f->doc;
 	b->doc_gen = f->doc_gen;
 	b->tenant = f->tenant;
@@ -88,6 +91,7 @@ batch_close(struct sl_feed *f)
 {
 	if (f->cur == NULL)
 		return;
+	f->backlog->open--;
 	if (f->cur->n_lines == 0) {
 		rte_mempool_put(f->rt->batch_pool, f->cur);
 	} else {

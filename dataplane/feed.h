@@ -28,6 +28,7 @@
 struct sl_backlog {
 	struct sl_line_batch *b[SL_BACKLOG_MAX];
 	unsigned head, count;
+	unsigned open;          /* batches this producer's feeds are filling: each will come here */
 };
 
 struct sl_feed {
