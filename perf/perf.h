@@ -34,6 +34,7 @@ struct perf_cfg {
 	const char *to;                  /* IP:PORT of the appliance's SLP port */
 	const char *ws_url;              /* ws://HOST:PORT of its control listener */
 	const char *netns;               /* sender threads join this network namespace */
+	const char *memif_socket;        /* --transport memif: its socket; NULL = kernel UDP */
 	unsigned threads;
 	double rate;                     /* lines/s in total; 0 = as fast as credit allows */
 	unsigned tick_us;                /* open loop: a sender thread wakes at most this often */

@@ -25,6 +25,10 @@
  * The socket may be opened in another network namespace (--netns): the
  * calling thread switches into it, creates the socket and switches back;
  * a socket stays in the namespace it was created in.
+ *
+ * With --transport memif (perf_memif.h) the one sender thread sends and
+ * receives through a DPDK memif port instead of the socket, and polls it
+ * instead of sleeping in ppoll while there is traffic.
  */
 #include "perf_send.h"
 
@@ -41,12 +45,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "perf_memif.h"
 #include "sluice/sender.h"
 
 #define BATCH 64                         /* frames per sendmmsg */
 #define RX_BATCH 64                      /* replies per recvmmsg */
 #define RX_BUF 1536
 #define MAX_SLEEP_NS 10000000ull         /* wake at least every 10 ms (stop flag) */
+#define MEMIF_NAP_MIN_NS 2000ull         /* memif: first nap after a round without I/O, */
+#define MEMIF_NAP_MAX_NS 200000ull       /* doubling per idle round up to this */
 #define SOCK_BUF (8 << 20)
 #define EMPTY (-1)
 #define TOMB (-2)
@@ -63,6 +70,9 @@ struct perf_sender {
 	struct perf_run *r;
 	unsigned k, nthreads;
 	int fd;
+	struct perf_memif *mif;          /* --transport memif; then fd is -1 */
+	uint64_t round_io;               /* memif: frames sent + replies this round */
+	uint64_t nap;                    /* memif: next idle nap (ns) */
 	pthread_t th;
 	struct slot *slots;
 	unsigned n, active;
@@ -153,6 +163,14 @@ static void after_call(struct perf_sender *s, unsigned i, uint64_t now)
 static void flush(struct perf_sender *s)
 {
 	unsigned off = 0;
+	if (s->mif != NULL && s->nb > 0) {
+		unsigned sent = perf_memif_send(s->mif, s->iov, s->nb);
+		s->st.send_errors += s->nb - sent;   /* lost; repaired like any loss */
+		s->st.sendmmsg_calls++;
+		s->round_io += s->nb;
+		s->nb = 0;
+		return;
+	}
 	while (off < s->nb) {
 		int sent = sendmmsg(s->fd, s->msgs + off, s->nb - off, 0);
 		if (sent < 0) {
@@ -210,31 +228,50 @@ static void poll_slot(struct perf_sender *s, unsigned i, uint64_t now)
 
 /* ---- receiving ------------------------------------------------------- */
 
+/* One reply datagram: to the engine whose current session it carries. */
+static void deliver(struct perf_sender *s, const uint8_t *p, size_t len, uint64_t now)
+{
+	s->st.replies++;
+	if (len < 16) {
+		s->st.stray_replies++;
+		return;
+	}
+	uint32_t sess = (uint32_t)p[12] << 24 | (uint32_t)p[13] << 16 | (uint32_t)p[14] << 8 | p[15];
+	int i = map_find(s, sess);
+	if (i < 0) {
+		s->st.stray_replies++;   /* an old session's, or a finished doc's */
+		return;
+	}
+	sl_sender_input(s->slots[i].e, p, len, now);
+	s->slots[i].dirty = true;
+	after_call(s, (unsigned)i, now);
+}
+
+static void deliver_memif(void *arg, const uint8_t *p, size_t len)
+{
+	struct perf_sender *s = arg;
+	s->round_io++;
+	deliver(s, p, len, perf_now());
+}
+
 static void receive(struct perf_sender *s)
 {
+	if (s->mif != NULL) {
+		perf_memif_recv(s->mif, deliver_memif, s);
+		return;
+	}
 	for (;;) {
 		int got = recvmmsg(s->fd, s->rxmsgs, RX_BATCH, MSG_DONTWAIT, NULL);
 		if (got <= 0)
 			return;                  /* EAGAIN, or an ICMP error (ignored) */
 		uint64_t now = perf_now();
 		for (int m = 0; m < got; m++) {
-			size_t len = s->rxmsgs[m].msg_len;
-			const uint8_t *p = s->rxbuf[m];
-			s->st.replies++;
-			if (len < 16 || (s->rxmsgs[m].msg_hdr.msg_flags & MSG_TRUNC)) {
+			if (s->rxmsgs[m].msg_hdr.msg_flags & MSG_TRUNC) {
+				s->st.replies++;
 				s->st.stray_replies++;
 				continue;
 			}
-			uint32_t sess = (uint32_t)p[12] << 24 | (uint32_t)p[13] << 16 |
-					(uint32_t)p[14] << 8 | p[15];
-			int i = map_find(s, sess);
-			if (i < 0) {
-				s->st.stray_replies++;   /* an old session's, or a finished doc's */
-				continue;
-			}
-			sl_sender_input(s->slots[i].e, p, len, now);
-			s->slots[i].dirty = true;
-			after_call(s, (unsigned)i, now);
+			deliver(s, s->rxbuf[m], s->rxmsgs[m].msg_len, now);
 		}
 		if (got < RX_BATCH)
 			return;
@@ -271,6 +308,8 @@ static void *sender_main(void *arg)
 	uint64_t tick = (uint64_t)r->cfg.tick_us * 1000;
 
 	prctl(PR_SET_TIMERSLACK, 1UL);   /* sleep as precisely as the schedule needs */
+	if (s->mif != NULL)
+		perf_memif_thread_init();
 	/* Both modes start at t0: throughput and latency are measured from it,
 	 * so a credit-mode sender that began earlier would flatter both. */
 	for (uint64_t now = perf_now(); now < r->t0 && !atomic_load(&r->stop); now = perf_now()) {
@@ -279,6 +318,7 @@ static void *sender_main(void *arg)
 	}
 	while (s->active > 0 && !atomic_load(&r->stop)) {
 		uint64_t now = perf_now();
+		s->round_io = 0;
 		if (r->open_loop)
 			release(s, now);
 		for (unsigned i = 0; i < s->n; i++) {
@@ -301,7 +341,20 @@ static void *sender_main(void *arg)
 				wake = next;
 		}
 		uint64_t t = perf_now();
-		if (wake > t) {
+		if (s->mif != NULL) {
+			/* No descriptor to wait on: poll the port again at once while
+			 * traffic flows; when rounds find none, nap, longer each time,
+			 * so that an idle generator leaves the CPU to the appliance. */
+			if (s->round_io > 0 || wake <= t) {
+				s->nap = MEMIF_NAP_MIN_NS;
+			} else {
+				uint64_t nap = wake - t < s->nap ? wake - t : s->nap;
+				struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)nap };
+				nanosleep(&ts, NULL);
+				if (s->nap < MEMIF_NAP_MAX_NS)
+					s->nap *= 2;
+			}
+		} else if (wake > t) {
 			struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
 			struct timespec ts = { .tv_sec = (time_t)((wake - t) / 1000000000ull),
 					       .tv_nsec = (long)((wake - t) % 1000000000ull) };
@@ -390,6 +443,7 @@ static void sender_free(struct perf_sender *s)
 	free(s->vals);
 	if (s->fd >= 0)
 		close(s->fd);
+	perf_memif_close(s->mif);
 	free(s);
 }
 
@@ -403,8 +457,13 @@ struct perf_sender *perf_sender_start(struct perf_run *r, unsigned k, char *err,
 	s->r = r;
 	s->k = k;
 	s->nthreads = r->cfg.threads;
-	s->fd = open_socket(&r->cfg, err, errlen);
-	if (s->fd < 0) {
+	s->fd = -1;
+	s->nap = MEMIF_NAP_MIN_NS;
+	if (r->cfg.memif_socket != NULL)
+		s->mif = perf_memif_open(&r->cfg, err, errlen);
+	else
+		s->fd = open_socket(&r->cfg, err, errlen);
+	if (s->fd < 0 && s->mif == NULL) {
 		free(s);
 		return NULL;
 	}

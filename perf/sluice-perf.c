@@ -1,7 +1,7 @@
 /*
  * sluice-perf — a load generator for a Sluice appliance that measures
  * what it generates: N tenants x M documents x L lines, sent over SLP
- * (kernel UDP) by K sender threads multiplexing the documents' engines
+ * (kernel UDP, or DPDK over net_memif) by K sender threads multiplexing the documents' engines
  * (include/sluice/sender.h), every line's ACK followed over the websocket
  * and its latency recorded exactly in a log-linear histogram, and every
  * line checked to be ACKed exactly once with the status it was generated
@@ -71,6 +71,8 @@ static void usage(FILE *f)
 "    --bad-every N          every Nth line invalid (0 = none)\n"
 "  sending\n"
 "    --to IP:PORT           the appliance's SLP address\n"
+"    --transport T          kernel-udp (sendmmsg) | memif (DPDK, one sender thread) (kernel-udp)\n"
+"    --memif-socket PATH    memif: sluiced's vdev socket (net_memif0,role=server,socket=PATH)\n"
 "    --netns NS             open the UDP sockets in network namespace NS (ip netns)\n"
 "    --threads K            sender threads (1)\n"
 "    --rate R               lines/s in total, open loop; 0 = as fast as credit allows (0)\n"
@@ -141,10 +143,14 @@ static int parse_args(int argc, char **argv, struct perf_cfg *c)
 		{ "slow-pause-ms", required_argument, NULL, 'Z' },
 		{ "ack-wait", required_argument, NULL, 'a' }, { "prefix", required_argument, NULL, 'P' },
 		{ "sluicectl", required_argument, NULL, 'C' }, { "json", required_argument, NULL, 'j' },
+		{ "transport", required_argument, NULL, 'X' },
+		{ "memif-socket", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
 	int o;
+	bool memif = false;
+	const char *memif_socket = NULL;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		int rc = 0;
 		switch (o) {
@@ -195,6 +201,15 @@ static int parse_args(int argc, char **argv, struct perf_cfg *c)
 		case 'P': c->prefix = optarg; break;
 		case 'C': c->sluicectl = optarg; break;
 		case 'j': c->json_path = optarg; break;
+		case 'X':
+			if (strcmp(optarg, "memif") != 0 && strcmp(optarg, "kernel-udp") != 0) {
+				fprintf(stderr, "sluice-perf: --transport '%s': expected kernel-udp or memif\n",
+					optarg);
+				return -1;
+			}
+			memif = strcmp(optarg, "memif") == 0;
+			break;
+		case 'm': memif_socket = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -205,6 +220,18 @@ static int parse_args(int argc, char **argv, struct perf_cfg *c)
 		fprintf(stderr, "sluice-perf: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	if (memif != (memif_socket != NULL)) {
+		fprintf(stderr, "sluice-perf: %s\n", memif ? "--transport memif needs --memif-socket PATH "
+			"(the socket of sluiced's net_memif0,role=server vdev)" :
+			"--memif-socket is only for --transport memif");
+		return -1;
+	}
+	if (memif && (c->threads > 1 || c->netns != NULL)) {
+		fprintf(stderr, "sluice-perf: --transport memif drives one port queue from one thread; "
+			"drop %s\n", c->threads > 1 ? "--threads" : "--netns (memif needs no namespace)");
+		return -1;
+	}
+	c->memif_socket = memif_socket;
 	if (c->to == NULL || c->ws_url == NULL) {
 		fprintf(stderr, "sluice-perf: %s is required\n", c->to == NULL ? "--to IP:PORT" : "--ws URL");
 		usage(stderr);
@@ -293,8 +320,9 @@ static void print_report(const struct perf_run *r, const struct report *rp)
 {
 	const struct perf_cfg *c = &r->cfg;
 	printf("sluice-perf: %u tenants x %u docs x %" PRIu64 " lines (%s, ~%u B), %u sender "
-	       "thread(s), kernel UDP -> %s%s%s\n", c->tenants, c->docs, c->lines,
-	       perf_shape_name(c->shape), c->width, c->threads, c->to, c->netns ? " from netns " : "",
+	       "thread(s), %s -> %s%s%s\n", c->tenants, c->docs, c->lines,
+	       perf_shape_name(c->shape), c->width, c->threads,
+	       c->memif_socket ? "DPDK memif" : "kernel UDP", c->to, c->netns ? " from netns " : "",
 	       c->netns ? c->netns : "");
 	if (r->open_loop)
 		printf("  mode: open loop at %.0f lines/s; latency from each line's scheduled time\n",
@@ -370,7 +398,7 @@ static int write_json(const struct perf_run *r, const struct report *rp)
 				"slow_subscriber", c->slow_sub);
 	json_t *o = json_object();
 	json_object_set_new(o, "config", cfg);
-	json_object_set_new(o, "transport", json_string("kernel-udp"));
+	json_object_set_new(o, "transport", json_string(c->memif_socket ? "memif" : "kernel-udp"));
 	json_object_set_new(o, "mode", json_string(r->open_loop ? "open-loop" : "credit"));
 	json_object_set_new(o, "latency_from", json_string(r->open_loop ? "scheduled" : "first-send"));
 	json_object_set_new(o, "lines", json_integer((json_int_t)rp->lines));
