@@ -52,6 +52,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <rte_cycles.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
@@ -666,9 +667,12 @@ sl_acks_drain(struct sl_runtime *rt)
 				break;
 		}
 		struct sl_result_batch *b = acks.held[acks.held_head++];
+		uint64_t t0 = rte_rdtsc();
+
 		acks.held_count--;
 		handle_batch(rt, b);
 		sl_result_batch_free(rt->result_pool, b);
+		rt->ws_stats.cyc_ack += rte_rdtsc() - t0;   /* sluicectl stages: ack */
 		if (acks.n_holding > 0)
 			break;
 	}
