@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "dataplane/slp.h"
+#include "send_reason.h"
 #include "sluice/sender.h"
 
 #define MS 1000000ull                    /* nanoseconds */
@@ -35,17 +35,6 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void set_reason(struct sl_send_result *res, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void set_reason(struct sl_send_result *res, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(res->reason, sizeof res->reason, fmt, ap);
-	va_end(ap);
 }
 
 /* strerror() is not thread-safe; this library may run in several threads. */
@@ -150,18 +139,18 @@ static int open_socket(const struct sl_send_opts *o, const char *peer, struct sl
 	struct addrinfo *ai = NULL;
 	int rc = getaddrinfo(o->host, port, &hints, &ai);
 	if (rc != 0) {
-		set_reason(res, "cannot resolve appliance host '%s': %s", o->host, gai_strerror(rc));
+		sl_send_reason(res, "cannot resolve appliance host '%s': %s", o->host, gai_strerror(rc));
 		return -1;
 	}
 	char eb[128];
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd < 0) {
-		set_reason(res, "cannot create a UDP socket: %s", errstr(errno, eb, sizeof eb));
+		sl_send_reason(res, "cannot create a UDP socket: %s", errstr(errno, eb, sizeof eb));
 		freeaddrinfo(ai);
 		return -1;
 	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		set_reason(res, "cannot reach %s: %s", peer, errstr(errno, eb, sizeof eb));
+		sl_send_reason(res, "cannot reach %s: %s", peer, errstr(errno, eb, sizeof eb));
 		freeaddrinfo(ai);
 		close(fd);
 		return -1;
@@ -181,11 +170,11 @@ int sl_send_document(const struct sl_send_opts *o, const void *doc, size_t len,
 	res->code = -1;         /* local failure until the appliance says otherwise */
 	uint64_t t0 = now_ns();
 	if (o->host == NULL || o->host[0] == '\0') {
-		set_reason(res, "no appliance host given");
+		sl_send_reason(res, "no appliance host given");
 		return -1;
 	}
 	if (o->port == 0) {
-		set_reason(res, "no appliance port given (SLP's usual port is %u)", SLP_DEFAULT_PORT);
+		sl_send_reason(res, "no appliance port given (SLP's usual port is %u)", SLP_DEFAULT_PORT);
 		return -1;
 	}
 	struct sl_sender *s = sl_sender_new(o, doc, len, res->reason, sizeof res->reason);

@@ -68,6 +68,7 @@
 #include <sys/random.h>
 
 #include "dataplane/slp.h"
+#include "send_reason.h"
 
 #define DEFAULT_PAYLOAD 1400u
 #define DEFAULT_TIMEOUT_MS 30000u
@@ -165,15 +166,22 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-static void set_reason(struct sl_send_result *res, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void set_reason(struct sl_send_result *res, const char *fmt, ...)
+void sl_send_reason(struct sl_send_result *res, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(res->reason, sizeof res->reason, fmt, ap);
 	va_end(ap);
+}
+
+/* acked moved, or the window reopened: restart the clocks. */
+static void on_progress(struct sl_sender *s, uint64_t now)
+{
+	s->progress_ns = now;
+	s->rto_ns = RTO_START_NS;
+	s->rto_at = now + s->rto_ns;
+	s->tlp_ns = max_u64(TLP_MIN_NS, 4 * s->srtt_ns);
+	s->tlp_at = now + s->tlp_ns;
 }
 
 /* Everything ends here: the result is final, nothing more is sent. */
@@ -296,7 +304,7 @@ static uint8_t *out_buf(struct sl_sender *s)
 			s->bufs = nb;
 		if (nb == NULL || b == NULL) {
 			free(b);
-			set_reason(&s->res, "out of memory for frame buffers");
+			sl_send_reason(&s->res, "out of memory for frame buffers");
 			s->failed = true;
 			s->out_max = s->out_n;
 			return NULL;
@@ -310,7 +318,7 @@ static uint8_t *out_buf(struct sl_sender *s)
 static bool out_commit(struct sl_sender *s, size_t n)
 {
 	if (n == 0) {
-		set_reason(&s->res, "internal error: could not encode a frame");
+		sl_send_reason(&s->res, "internal error: could not encode a frame");
 		s->failed = true;
 		s->out_max = s->out_n;
 		return false;
@@ -389,11 +397,7 @@ static void mark_sent(struct sl_sender *s, uint64_t k, size_t len, uint64_t now)
 	if (s->idle) {
 		/* Something is in flight again: the clocks run from now. */
 		s->idle = false;
-		s->progress_ns = now;
-		s->rto_ns = RTO_START_NS;
-		s->rto_at = now + s->rto_ns;
-		s->tlp_ns = max_u64(TLP_MIN_NS, 4 * s->srtt_ns);
-		s->tlp_at = now + s->tlp_ns;
+		on_progress(s, now);
 	}
 }
 
@@ -459,16 +463,6 @@ static void rq_emit(struct sl_sender *s)
 }
 
 /* ---- timers and new data --------------------------------------------- */
-
-/* acked moved, or the window reopened: restart the clocks. */
-static void on_progress(struct sl_sender *s, uint64_t now)
-{
-	s->progress_ns = now;
-	s->rto_ns = RTO_START_NS;
-	s->rto_at = now + s->rto_ns;
-	s->tlp_ns = max_u64(TLP_MIN_NS, 4 * s->srtt_ns);
-	s->tlp_at = now + s->tlp_ns;
-}
 
 /* Send the frame holding byte `acked` (RTO) or the highest frame sent (tail loss). */
 static void probe(struct sl_sender *s, uint64_t k, size_t len, uint64_t now)
@@ -598,7 +592,7 @@ static int on_nak(struct sl_sender *s, uint64_t gap, uint32_t gap_len, uint64_t 
 		if (s->fs[k].sent_len == 0 || now - s->fs[k].sent_ns < guard)
 			continue;       /* resent recently: the NAK crossed it */
 		if (!rq_push(s, k)) {
-			set_reason(&s->res, "out of memory for the resend queue");
+			sl_send_reason(&s->res, "out of memory for the resend queue");
 			return -1;
 		}
 		mark_sent(s, k, s->fs[k].sent_len, now);
@@ -610,9 +604,9 @@ static int finish_refused(struct sl_sender *s, uint16_t code, const char *reason
 {
 	s->res.code = code;
 	if (rlen)
-		set_reason(&s->res, "%.*s", (int)rlen, reason);
+		sl_send_reason(&s->res, "%.*s", (int)rlen, reason);
 	else
-		set_reason(&s->res, "%s", slp_code_str((enum slp_code)code));
+		sl_send_reason(&s->res, "%s", slp_code_str((enum slp_code)code));
 	return 1;
 }
 
@@ -628,7 +622,7 @@ static int finish_done(struct sl_sender *s, const struct slp_frame *f)
 	/* A DONE answering a resume OPEN covers bytes this run never sent. */
 	s->acked = s->len;
 	confirm_upto(s, s->len);
-	set_reason(&s->res, "ok");
+	sl_send_reason(&s->res, "ok");
 	return 0;
 }
 
@@ -639,7 +633,7 @@ static int new_session(struct sl_sender *s)
 	do {
 		if (getrandom(&s->session, sizeof s->session, 0) != sizeof s->session) {
 			char eb[128];
-			set_reason(&s->res, "cannot pick a random session id: %s",
+			sl_send_reason(&s->res, "cannot pick a random session id: %s",
 				   strerror_r(errno, eb, sizeof eb));
 			return -1;
 		}
@@ -685,7 +679,7 @@ static int open_busy(struct sl_sender *s, const struct slp_frame *f, uint64_t no
 		s->busy_since = now;
 	} else if (now - s->busy_since >= s->timeout_ns) {
 		s->res.code = f->u.reject.code;
-		set_reason(&s->res, "%s still refuses to resume after %u ms: %.*s (code %u); "
+		sl_send_reason(&s->res, "%s still refuses to resume after %u ms: %.*s (code %u); "
 			   "another stream of this document may still be open there, retry later",
 			   s->peer, (unsigned)(s->timeout_ns / MS), (int)f->u.reject.reason_len,
 			   f->u.reject.reason, f->u.reject.code);
@@ -721,7 +715,7 @@ static int on_accept(struct sl_sender *s, const struct slp_frame *f, uint64_t no
 		else
 			s->stuck_resumes = 0;
 		if (s->stuck_resumes >= RESUME_SAME_POINT_MAX) {
-			set_reason(&s->res, "%s restarted %u times in a row without making durable "
+			sl_send_reason(&s->res, "%s restarted %u times in a row without making durable "
 				   "anything past byte %" PRIu64 " of %" PRIu64 ": the lines after it "
 				   "may be what brings it down; see its log", s->peer,
 				   s->stuck_resumes + 1, pos, s->len);
@@ -836,15 +830,15 @@ static int timed_out(struct sl_sender *s)
 	const char *hint = s->refused ?
 		" (the host answered 'port unreachable': nothing listens on that port)" : "";
 	if (s->phase == PHASE_OPEN && s->reopening)
-		set_reason(&s->res, "%s lost the stream at byte %" PRIu64 " of %" PRIu64
+		sl_send_reason(&s->res, "%s lost the stream at byte %" PRIu64 " of %" PRIu64
 			   " (REJECT %u) and did not answer the resume OPEN for %u ms; when it is "
 			   "back, resend with --resume, same revision%s", s->peer, s->lost_at, s->len,
 			   s->lost_code, ms, hint);
 	else if (s->phase == PHASE_OPEN)
-		set_reason(&s->res, "no answer from %s after %u ms: is sluiced running and the "
+		sl_send_reason(&s->res, "no answer from %s after %u ms: is sluiced running and the "
 			   "address right?%s", s->peer, ms, hint);
 	else
-		set_reason(&s->res, "%s stopped answering for %u ms (%" PRIu64 " of %" PRIu64
+		sl_send_reason(&s->res, "%s stopped answering for %u ms (%" PRIu64 " of %" PRIu64
 			   " bytes confirmed, %" PRIu64 " durable); when it is back, resend with "
 			   "--resume, same revision%s", s->peer, ms, s->acked, s->len, s->durable,
 			   hint);
@@ -853,7 +847,7 @@ static int timed_out(struct sl_sender *s)
 
 static int stalled(struct sl_sender *s)
 {
-	set_reason(&s->res, "%s keeps answering but has not taken byte %" PRIu64 " for %u ms "
+	sl_send_reason(&s->res, "%s keeps answering but has not taken byte %" PRIu64 " for %u ms "
 		   "although its window is open (%" PRIu64 " of %" PRIu64 " bytes confirmed): "
 		   "appliance fault? its rx drop counters may say why", s->peer, s->acked,
 		   (unsigned)(s->timeout_ns / MS), s->acked, s->len);
@@ -989,7 +983,7 @@ void sl_sender_abort(struct sl_sender *s, const char *reason)
 {
 	if (s->phase == PHASE_DONE)
 		return;
-	set_reason(&s->res, "%s", reason);
+	sl_send_reason(&s->res, "%s", reason);
 	s->res.code = -1;
 	finish(s, -1, s->heard_ns);
 }
