@@ -48,10 +48,19 @@
  * the frame's whole prefix. The appliance takes the bytes it lacks from a
  * frame that overlaps its position, so the cost is short datagrams.
  *
- * Control frames carry no CRC of their own (only DATA payloads do), so a
- * reply is checked for plausibility before it moves anything: positions
- * are frame boundaries (or, when paced, inside what we sent) and never
- * beyond what we sent, and durable is never beyond the position.
+ * Every frame carries a CRC32C (slp_decode drops and we count one that
+ * fails it: res.corrupt), and a reply that passes it is still checked for
+ * plausibility before it moves anything: positions are frame boundaries
+ * (or, when paced, inside what we sent) and never beyond what we sent,
+ * durable is never beyond the position, and a DONE's ok and errors add
+ * up to its lines. What fails is ignored and counted (res.ignored): a
+ * sender must never skip bytes, or report counts, on a reply it cannot
+ * believe.
+ *
+ * A STATUS with SLP_F_BEYOND says the appliance dropped DATA we sent past
+ * its window (we misread a window, or the appliance shrank its hold): we
+ * rewind to the window's edge and send those frames again, instead of
+ * finding each one with a probe per RTO.
  *
  * Input never emits frames: NAK repairs are decided (and their resend
  * guard set) at once, queued, and encoded by the next poll.
@@ -93,6 +102,7 @@ struct frame_state {
 	uint32_t sends;                  /* transmissions of these bytes: an RTT sample needs 1 */
 	uint16_t sent_len;               /* longest prefix sent (the whole frame unless paced) */
 	bool queued;                     /* waiting in the resend queue */
+	bool rewound;                    /* sent before, then dropped beyond the window: no RTT sample */
 };
 
 struct sl_sender {
@@ -132,6 +142,7 @@ struct sl_sender {
 	uint64_t confirmed_hi;           /* highest acked told to on_confirmed */
 	uint32_t window;                 /* bytes past acked we may send; 0 = pause */
 	uint64_t next_frame;             /* first frame not sent whole */
+	uint64_t sent_ever;              /* one past the highest byte sent in this stream, rewinds or not */
 	uint64_t progress_ns;            /* when acked last moved (or the window reopened) */
 	uint64_t rto_ns, rto_at;         /* no progress by rto_at: probe the frame at acked */
 	uint64_t tlp_ns, tlp_at;         /* tail-loss probe interval (doubles) and when due */
@@ -235,7 +246,9 @@ static uint64_t available(const struct sl_sender *s, uint64_t now)
  */
 static bool position_plausible(const struct sl_sender *s, uint64_t pos, uint64_t durable)
 {
-	if (pos < s->base || pos > sent_hi(s) || durable > pos)
+	/* sent_ever, not sent_hi: frames rewound after SLP_F_BEYOND may have
+	 * been kept after all, and then the position passes them. */
+	if (pos < s->base || pos > s->sent_ever || durable > pos)
 		return false;
 	return (pos - s->base) % s->payload == 0 || pos == s->len || s->paced;
 }
@@ -384,7 +397,14 @@ static bool emit_data(struct sl_sender *s, uint64_t k)
 static void mark_sent(struct sl_sender *s, uint64_t k, size_t len, uint64_t now)
 {
 	struct frame_state *f = &s->fs[k];
-	if (len > f->sent_len) {
+	if (f->rewound) {
+		/* Sent before and dropped past the window: a retransmission,
+		 * and an ambiguous one (Karn): no RTT sample from it. */
+		f->rewound = false;
+		f->sent_len = (uint16_t)len;
+		f->sends = 2;
+		s->res.retransmits++;
+	} else if (len > f->sent_len) {
 		f->sent_len = (uint16_t)len;
 		f->sends = 1;
 	} else {
@@ -392,6 +412,7 @@ static void mark_sent(struct sl_sender *s, uint64_t k, size_t len, uint64_t now)
 		s->res.retransmits++;
 	}
 	f->sent_ns = now;
+	s->sent_ever = max_u64(s->sent_ever, frame_start(s, k) + f->sent_len);
 	if (k >= s->next_frame && f->sent_len == frame_len(s, k))
 		s->next_frame = k + 1;
 	if (s->idle) {
@@ -568,11 +589,52 @@ static void on_position(struct sl_sender *s, uint64_t pos, uint32_t window, uint
 		if (f->sends == 1 && now > f->sent_ns)
 			rtt_sample(s, now - f->sent_ns);
 		s->acked = pos;
+		if (pos < s->len && frame_start(s, s->next_frame) < pos)
+			s->next_frame = frame_of(s, pos);   /* past frames we had rewound */
+		else if (pos == s->len)
+			s->next_frame = max_u64(s->next_frame, s->nframes);
 		confirm_upto(s, pos);
 		on_progress(s, now);
 	} else if (reopened) {
 		on_progress(s, now);
 	}
+}
+
+/*
+ * SLP_F_BEYOND: the appliance dropped DATA that started past position +
+ * window. Every frame starting at or past acked + window is sent again
+ * (those it did keep are then duplicates it drops: cheap, and rare, since
+ * a sender overruns only a window it misread). Queued repairs of those
+ * frames go too: the new sends cover them.
+ */
+static void rewind_beyond(struct sl_sender *s)
+{
+	uint64_t edge = s->acked + s->window;
+	if (edge >= sent_hi(s))
+		return;
+	uint64_t k0 = edge <= s->base ? 0 : (edge - s->base + s->payload - 1) / s->payload;
+	uint64_t hi = s->next_frame;
+	if (hi < s->nframes && s->fs[hi].sent_len > 0)
+		hi++;           /* a paced prefix at the frontier */
+	if (k0 >= hi)
+		return;
+	for (uint64_t k = k0; k < hi; k++) {
+		struct frame_state *f = &s->fs[k];
+		if (f->sent_len > 0)
+			f->rewound = true;
+		f->sent_len = 0;
+		f->sent_ns = 0;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < s->rq_n; i++) {
+		if (s->rq[i] < k0)
+			s->rq[kept++] = s->rq[i];
+		else
+			s->fs[s->rq[i]].queued = false;
+	}
+	s->rq_n = kept;
+	s->next_frame = k0;
+	s->res.rewinds++;
 }
 
 /* Queue the frames covering [gap, gap + gap_len) that are due for a resend. */
@@ -608,6 +670,20 @@ static int finish_refused(struct sl_sender *s, uint16_t code, const char *reason
 	else
 		sl_send_reason(&s->res, "%s", slp_code_str((enum slp_code)code));
 	return 1;
+}
+
+/*
+ * A DONE's counts must add up: every line is ok or an error once the
+ * document is complete, and no more than that when it failed part way.
+ * Anything else cannot be the appliance's word: ignore it (the appliance
+ * answers the next FIN again) rather than report counts that are wrong.
+ */
+static bool done_plausible(const struct slp_frame *f)
+{
+	uint64_t lines = f->u.done.lines, ok = f->u.done.ok, errors = f->u.done.errors;
+	if (ok > lines || errors > lines - ok)
+		return false;
+	return f->u.done.code != SLP_OK || ok + errors == lines;
 }
 
 /* DONE: the final word on the document, with its line counts. */
@@ -727,6 +803,7 @@ static int on_accept(struct sl_sender *s, const struct slp_frame *f, uint64_t no
 	s->stream_id = f->h.stream_id;
 	s->base = pos;
 	s->acked = pos;
+	s->sent_ever = pos;
 	s->durable = durable;
 	/* Never more frames than from offset 0, which s->fs was sized for. */
 	s->nframes = (s->len - pos + s->payload - 1) / s->payload;
@@ -752,7 +829,12 @@ static int on_accept(struct sl_sender *s, const struct slp_frame *f, uint64_t no
 static int on_frame(struct sl_sender *s, const uint8_t *buf, size_t n, uint64_t now)
 {
 	struct slp_frame f;
-	if (slp_decode(buf, n, &f) != SLP_DEC_OK || f.h.session != s->session)
+	enum slp_decode_err e = slp_decode(buf, n, &f);
+	if (e == SLP_DEC_CHECKSUM) {
+		s->res.corrupt++;
+		return 2;       /* corrupted in flight: as if lost */
+	}
+	if (e != SLP_DEC_OK || f.h.session != s->session)
 		return 2;       /* not for us: a stray datagram or an old session */
 	if (s->phase != PHASE_OPEN && f.h.type != SLP_REJECT && f.h.stream_id != s->stream_id) {
 		s->res.ignored++;
@@ -775,6 +857,9 @@ static int on_frame(struct sl_sender *s, const uint8_t *buf, size_t n, uint64_t 
 			return 2;
 		}
 		on_position(s, f.u.status.position, f.u.status.window, f.u.status.durable, now);
+		if ((f.h.flags & SLP_F_BEYOND) && f.h.type == SLP_STATUS && s->phase == PHASE_DATA &&
+		    f.u.status.position == s->acked)
+			rewind_beyond(s);
 		return 2;
 	case SLP_NAK:
 		s->res.naks_received++;
@@ -806,6 +891,10 @@ static int on_frame(struct sl_sender *s, const uint8_t *buf, size_t n, uint64_t 
 		return finish_refused(s, code, f.u.reject.reason, f.u.reject.reason_len);
 	}
 	case SLP_DONE:
+		if (!done_plausible(&f)) {
+			s->res.ignored++;
+			return 2;
+		}
 		if (s->phase == PHASE_OPEN) {
 			/* To a resume OPEN: this revision completed before (perhaps
 			 * its DONE to us was lost), and this is its result. To a

@@ -230,6 +230,10 @@ static void report(struct run *r, const struct job *j)
 		       res->seconds, res->retransmits, res->resumes);
 		if (res->resumes > 0)
 			printf(" (last from byte %" PRIu64 ")", res->resumed_from);
+		/* Damage seen on the way back, when there was any. */
+		if (res->corrupt > 0 || res->ignored > 0 || res->rewinds > 0)
+			printf(", replies: %" PRIu64 " corrupt, %" PRIu64 " implausible, %" PRIu64
+			       " window overruns", res->corrupt, res->ignored, res->rewinds);
 		putchar('\n');
 		fflush(stdout);
 	} else if (j->rc == 1) {

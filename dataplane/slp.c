@@ -1,5 +1,5 @@
 /*
- * slp.c — SLP v1 on the wire: the one definition of a valid frame.
+ * slp.c — SLP v2 on the wire: the one definition of a valid frame.
  *
  * The rx lcores decode every datagram with slp_decode(); the sender
  * library and the fuzz target use the same code, so the two ends can never
@@ -19,10 +19,14 @@
 #include <nmmintrin.h>
 #endif
 
-/* Body layouts (offsets from the end of the 16-byte header). */
+/*
+ * Body layouts: offsets from the end of the 16-byte header. Every body is
+ * followed by the 4-byte frame CRC32C (SLP_CRC_LEN), which the header's
+ * length counts; the sizes here leave it out.
+ */
 #define OPEN_FIXED 12u       /* revision u64, 3 x length u8, pad u8 */
-#define DATA_FIXED 12u       /* offset u64, crc32c u32 (of header, offset and payload) */
-#define FIN_BODY 12u         /* total_len u64, crc32c u32 */
+#define DATA_FIXED 8u        /* offset u64, then the payload */
+#define FIN_BODY 12u         /* total_len u64, crc32c u32 (of the whole document) */
 #define STATUS_BODY 20u      /* position u64, window u32, durable u64 (ACCEPT, STATUS) */
 #define NAK_BODY 32u         /* position u64, window u32, durable u64, gap_offset u64, gap_len u32 */
 #define REJECT_FIXED 2u      /* code u16 */
@@ -90,12 +94,6 @@ static enum slp_decode_err decode_open(const uint8_t *b, size_t n, struct slp_fr
 	return SLP_DEC_OK;
 }
 
-/* CRC32C of a DATA frame: the 16-byte header and the offset, then the payload. */
-static uint32_t data_crc(const uint8_t *frame, const uint8_t *payload, size_t len)
-{
-	return slp_crc32c(slp_crc32c(0, frame, SLP_HDR_LEN + 8), payload, len);
-}
-
 static enum slp_decode_err decode_data(const uint8_t *b, size_t n, struct slp_frame *f)
 {
 	if (n < DATA_FIXED)
@@ -106,19 +104,8 @@ static enum slp_decode_err decode_data(const uint8_t *b, size_t n, struct slp_fr
 	if (plen > SLP_MAX_PAYLOAD)
 		return SLP_DEC_OVERSIZE;
 	f->u.data.offset = get64(b);
-	f->u.data.crc32c = get32(b + 8);
 	f->u.data.payload = b + DATA_FIXED;
 	f->u.data.len = (uint16_t)plen;
-	/*
-	 * Last, after every structural check: it is the only one that costs
-	 * a pass over the payload. The UDP checksum is optional and weak, and
-	 * a NIC that offloads it may never look; this CRC is what makes a
-	 * corrupted frame a loss (repaired by NAK) instead of bad data. It
-	 * covers the header and the offset too: a flipped offset bit would
-	 * otherwise put good bytes in the wrong place.
-	 */
-	if (data_crc(b - SLP_HDR_LEN, f->u.data.payload, plen) != f->u.data.crc32c)
-		return SLP_DEC_CHECKSUM;
 	return SLP_DEC_OK;
 }
 
@@ -141,7 +128,7 @@ enum slp_decode_err slp_decode(const uint8_t *buf, size_t len, struct slp_frame 
 	h->magic = get16(buf);
 	h->version = buf[2];
 	h->type = buf[3];
-	h->flags = get16(buf + 4);      /* none defined in v1: ignored */
+	h->flags = get16(buf + 4);
 	h->length = get16(buf + 6);
 	h->stream_id = get32(buf + 8);
 	h->session = get32(buf + 12);
@@ -159,10 +146,25 @@ enum slp_decode_err slp_decode(const uint8_t *buf, size_t len, struct slp_frame 
 	}
 	if ((size_t)h->length != len - SLP_HDR_LEN)
 		return SLP_DEC_LENGTH;
+	if (h->length < SLP_CRC_LEN)
+		return SLP_DEC_BODY;
+	/*
+	 * The frame CRC, before anything in the body is believed. The UDP
+	 * checksum is optional and weak (a middlebox that rewrites a datagram
+	 * recomputes it, and 16 bits miss one corruption in 65,536), and a NIC
+	 * that offloads it may never look. This CRC is what turns a corrupted
+	 * frame into a loss, repaired like any other, instead of a wrong
+	 * offset, position, window or line count: it covers every byte before
+	 * it, header included. It is the one check that costs a pass over the
+	 * frame, so it comes after the header checks that cost nothing.
+	 */
+	size_t covered = len - SLP_CRC_LEN;
+	if (slp_crc32c(0, buf, covered) != get32(buf + covered))
+		return SLP_DEC_CHECKSUM;
 
-	/* From here on the body is exactly h->length bytes long. */
+	/* From here on the body is exactly h->length - 4 bytes long. */
 	const uint8_t *b = buf + SLP_HDR_LEN;
-	size_t n = h->length;
+	size_t n = h->length - SLP_CRC_LEN;
 
 	switch (h->type) {
 	case SLP_OPEN:
@@ -217,13 +219,13 @@ const char *slp_decode_err_str(enum slp_decode_err e)
 	case SLP_DEC_OK: return "ok";
 	case SLP_DEC_SHORT: return "datagram shorter than the 16-byte SLP header";
 	case SLP_DEC_MAGIC: return "bad magic (not \"SL\"): not an SLP datagram";
-	case SLP_DEC_VERSION: return "unsupported SLP version (this build speaks version 1)";
+	case SLP_DEC_VERSION: return "unsupported SLP version (this build speaks version 2)";
 	case SLP_DEC_TYPE: return "unknown frame type";
 	case SLP_DEC_LENGTH: return "header length field disagrees with the datagram size";
 	case SLP_DEC_BODY: return "frame body too short, too long or inconsistent for its type";
 	case SLP_DEC_EMPTY_DATA: return "DATA frame with no payload";
 	case SLP_DEC_OVERSIZE: return "DATA payload larger than 1444 bytes";
-	case SLP_DEC_CHECKSUM: return "DATA payload failed its CRC32C: corrupted in flight";
+	case SLP_DEC_CHECKSUM: return "frame failed its CRC32C: corrupted in flight";
 	case SLP_DEC__COUNT: break;
 	}
 	return "unknown decode error";
@@ -254,17 +256,35 @@ const char *slp_code_str(enum slp_code c)
 
 /* ---- encoding -------------------------------------------------------- */
 
-/* Write the header for a frame with body_len bytes; the caller checked cap. */
-static void put_hdr(uint8_t *out, uint8_t type, size_t body_len, uint32_t stream_id,
-		    uint32_t session)
+/*
+ * Write the header for a frame with body_len bytes (the CRC trailer not
+ * counted: put_hdr counts it); the caller checked cap for the header, the
+ * body and the trailer.
+ */
+static void put_hdr(uint8_t *out, uint8_t type, uint16_t flags, size_t body_len,
+		    uint32_t stream_id, uint32_t session)
 {
 	put16(out, SLP_MAGIC);
 	out[2] = SLP_VERSION;
 	out[3] = type;
-	put16(out + 4, 0);
-	put16(out + 6, (uint16_t)body_len);
+	put16(out + 4, flags);
+	put16(out + 6, (uint16_t)(body_len + SLP_CRC_LEN));
 	put32(out + 8, stream_id);
 	put32(out + 12, session);
+}
+
+/* Append the frame CRC32C after header and body; returns the frame length. */
+static size_t seal(uint8_t *out, size_t body_len)
+{
+	size_t covered = SLP_HDR_LEN + body_len;
+	put32(out + covered, slp_crc32c(0, out, covered));
+	return covered + SLP_CRC_LEN;
+}
+
+/* Room for a frame with body_len bytes of body in cap bytes. */
+static bool fits(const uint8_t *out, size_t cap, size_t body_len)
+{
+	return out != NULL && cap >= SLP_HDR_LEN + body_len + SLP_CRC_LEN;
 }
 
 size_t slp_encode_open(uint8_t *out, size_t cap, uint16_t flags, uint32_t session, uint64_t revision,
@@ -277,11 +297,10 @@ size_t slp_encode_open(uint8_t *out, size_t cap, uint16_t flags, uint32_t sessio
 	    token_len > SLP_TOKEN_MAX || doc_len < 1 || doc_len > SLP_NAME_MAX)
 		return 0;
 	size_t body = OPEN_FIXED + tenant_len + token_len + doc_len;
-	if (out == NULL || cap < SLP_HDR_LEN + body)
+	if (!fits(out, cap, body))
 		return 0;
 
-	put_hdr(out, SLP_OPEN, body, 0, session);
-	put16(out + 4, flags);
+	put_hdr(out, SLP_OPEN, flags, body, 0, session);
 	uint8_t *b = out + SLP_HDR_LEN;
 	put64(b, revision);
 	b[8] = (uint8_t)tenant_len;
@@ -291,7 +310,7 @@ size_t slp_encode_open(uint8_t *out, size_t cap, uint16_t flags, uint32_t sessio
 	memcpy(b + OPEN_FIXED, tenant, tenant_len);
 	memcpy(b + OPEN_FIXED + tenant_len, token, token_len);
 	memcpy(b + OPEN_FIXED + tenant_len + token_len, doc, doc_len);
-	return SLP_HDR_LEN + body;
+	return seal(out, body);
 }
 
 size_t slp_encode_data(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
@@ -300,64 +319,66 @@ size_t slp_encode_data(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t se
 	if (payload == NULL || len < 1 || len > SLP_MAX_PAYLOAD)
 		return 0;
 	size_t body = DATA_FIXED + len;
-	if (out == NULL || cap < SLP_HDR_LEN + body)
+	if (!fits(out, cap, body))
 		return 0;
-	put_hdr(out, SLP_DATA, body, stream_id, session);
+	put_hdr(out, SLP_DATA, 0, body, stream_id, session);
 	put64(out + SLP_HDR_LEN, offset);
 	memcpy(out + SLP_DATA_HDR_LEN, payload, len);
-	put32(out + SLP_HDR_LEN + 8, data_crc(out, out + SLP_DATA_HDR_LEN, len));
-	return SLP_HDR_LEN + body;
+	return seal(out, body);
 }
 
 size_t slp_encode_fin(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 		      uint64_t total_len, uint32_t crc32c)
 {
-	if (out == NULL || cap < SLP_HDR_LEN + FIN_BODY)
+	if (!fits(out, cap, FIN_BODY))
 		return 0;
-	put_hdr(out, SLP_FIN, FIN_BODY, stream_id, session);
+	put_hdr(out, SLP_FIN, 0, FIN_BODY, stream_id, session);
 	put64(out + SLP_HDR_LEN, total_len);
 	put32(out + SLP_HDR_LEN + 8, crc32c);
-	return SLP_HDR_LEN + FIN_BODY;
+	return seal(out, FIN_BODY);
 }
 
-static size_t encode_status_like(uint8_t *out, size_t cap, uint8_t type, uint32_t stream_id,
-				 uint32_t session, uint64_t position, uint32_t window, uint64_t durable)
+static size_t encode_status_like(uint8_t *out, size_t cap, uint8_t type, uint16_t flags,
+				 uint32_t stream_id, uint32_t session, uint64_t position,
+				 uint32_t window, uint64_t durable)
 {
-	if (out == NULL || cap < SLP_HDR_LEN + STATUS_BODY)
+	if (!fits(out, cap, STATUS_BODY))
 		return 0;
-	put_hdr(out, type, STATUS_BODY, stream_id, session);
+	put_hdr(out, type, flags, STATUS_BODY, stream_id, session);
 	put64(out + SLP_HDR_LEN, position);
 	put32(out + SLP_HDR_LEN + 8, window);
 	put64(out + SLP_HDR_LEN + 12, durable);
-	return SLP_HDR_LEN + STATUS_BODY;
+	return seal(out, STATUS_BODY);
 }
 
 size_t slp_encode_accept(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 			 uint64_t position, uint32_t window, uint64_t durable)
 {
-	return encode_status_like(out, cap, SLP_ACCEPT, stream_id, session, position, window, durable);
+	return encode_status_like(out, cap, SLP_ACCEPT, 0, stream_id, session, position, window,
+				  durable);
 }
 
-size_t slp_encode_status(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-			 uint64_t position, uint32_t window, uint64_t durable)
+size_t slp_encode_status(uint8_t *out, size_t cap, uint16_t flags, uint32_t stream_id,
+			 uint32_t session, uint64_t position, uint32_t window, uint64_t durable)
 {
-	return encode_status_like(out, cap, SLP_STATUS, stream_id, session, position, window, durable);
+	return encode_status_like(out, cap, SLP_STATUS, flags, stream_id, session, position, window,
+				  durable);
 }
 
-size_t slp_encode_nak(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-		      uint64_t position, uint32_t window, uint64_t durable, uint64_t gap_offset,
-		      uint32_t gap_len)
+size_t slp_encode_nak(uint8_t *out, size_t cap, uint16_t flags, uint32_t stream_id,
+		      uint32_t session, uint64_t position, uint32_t window, uint64_t durable,
+		      uint64_t gap_offset, uint32_t gap_len)
 {
-	if (out == NULL || cap < SLP_HDR_LEN + NAK_BODY)
+	if (!fits(out, cap, NAK_BODY))
 		return 0;
-	put_hdr(out, SLP_NAK, NAK_BODY, stream_id, session);
+	put_hdr(out, SLP_NAK, flags, NAK_BODY, stream_id, session);
 	uint8_t *b = out + SLP_HDR_LEN;
 	put64(b, position);
 	put32(b + 8, window);
 	put64(b + 12, durable);
 	put64(b + 20, gap_offset);
 	put32(b + 28, gap_len);
-	return SLP_HDR_LEN + NAK_BODY;
+	return seal(out, NAK_BODY);
 }
 
 /* Reason text: NULL means none; longer than SLP_REASON_MAX is refused, not cut. */
@@ -374,13 +395,13 @@ size_t slp_encode_reject(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t 
 	if (!reason_len_ok(reason, &rlen))
 		return 0;
 	size_t body = REJECT_FIXED + rlen;
-	if (out == NULL || cap < SLP_HDR_LEN + body)
+	if (!fits(out, cap, body))
 		return 0;
-	put_hdr(out, SLP_REJECT, body, stream_id, session);
+	put_hdr(out, SLP_REJECT, 0, body, stream_id, session);
 	put16(out + SLP_HDR_LEN, code);
 	if (rlen)
 		memcpy(out + SLP_HDR_LEN + REJECT_FIXED, reason, rlen);
-	return SLP_HDR_LEN + body;
+	return seal(out, body);
 }
 
 size_t slp_encode_done(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
@@ -391,9 +412,9 @@ size_t slp_encode_done(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t se
 	if (!reason_len_ok(reason, &rlen))
 		return 0;
 	size_t body = DONE_FIXED + rlen;
-	if (out == NULL || cap < SLP_HDR_LEN + body)
+	if (!fits(out, cap, body))
 		return 0;
-	put_hdr(out, SLP_DONE, body, stream_id, session);
+	put_hdr(out, SLP_DONE, 0, body, stream_id, session);
 	uint8_t *b = out + SLP_HDR_LEN;
 	put16(b, code);
 	put16(b + 2, 0);
@@ -402,7 +423,7 @@ size_t slp_encode_done(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t se
 	put64(b + 20, errors);
 	if (rlen)
 		memcpy(b + DONE_FIXED, reason, rlen);
-	return SLP_HDR_LEN + body;
+	return seal(out, body);
 }
 
 /* ---- CRC32C ---------------------------------------------------------- */

@@ -1,23 +1,27 @@
 /*
- * slp.h — SLP v1 (Sluice Line Protocol) on the wire: encode and decode.
+ * slp.h — SLP v2 (Sluice Line Protocol) on the wire: encode and decode.
  *
  * Pure functions over byte buffers: no DPDK, no allocation, no syscalls.
  * The rx lcore, the sender library and the fuzz target all use these, so
  * there is one definition of what a valid frame is. docs/protocol.md is
  * the prose version of this header.
  *
- * Every frame starts with a 16-byte header, all integers big-endian:
+ * Every frame starts with a 16-byte header and ends with a 4-byte CRC32C
+ * of every byte before it; all integers big-endian:
  *
  *   0      2       3      4       6        8            12           16
  *   +------+-------+------+-------+--------+------------+------------+
  *   |magic |version| type | flags | length | stream_id  |  session   |
- *   |"SL"  |  1    |      |       |body len| (0 in OPEN)| sender's   |
+ *   |"SL"  |  2    |      |       |        | (0 in OPEN)| sender's   |
  *   +------+-------+------+-------+--------+------------+------------+
+ *   | body (length - 4 bytes)                  ...     | crc32c u32 |
+ *   +--------------------------------------------------+------------+
  *
- * length is the number of bytes after the header; a datagram carrying
- * more or fewer bytes than 16 + length is malformed. session is a random
- * number the sender picks per document: with the sender's address and
- * port it makes OPEN idempotent.
+ * length is the number of bytes after the header, the CRC included; a
+ * datagram carrying more or fewer bytes than 16 + length is malformed,
+ * and one whose CRC does not match is corrupted (both dropped and
+ * counted). session is a random number the sender picks per document:
+ * with the sender's address and port it makes OPEN idempotent.
  */
 #ifndef SLUICE_SLP_H
 #define SLUICE_SLP_H
@@ -27,12 +31,13 @@
 #include <stdint.h>
 
 #define SLP_MAGIC 0x534Cu        /* "SL" */
-#define SLP_VERSION 1u
+#define SLP_VERSION 2u
 #define SLP_HDR_LEN 16u
+#define SLP_CRC_LEN 4u           /* the frame CRC32C that ends every frame */
 #define SLP_DEFAULT_PORT 7878u
 #define SLP_MAX_FRAME 1472u      /* fits one 1500-byte MTU IPv4/UDP datagram */
-#define SLP_DATA_HDR_LEN (SLP_HDR_LEN + 12u)   /* header + offset + payload CRC32C */
-#define SLP_MAX_PAYLOAD (SLP_MAX_FRAME - SLP_DATA_HDR_LEN)
+#define SLP_DATA_HDR_LEN (SLP_HDR_LEN + 8u)    /* header + offset: where the payload starts */
+#define SLP_MAX_PAYLOAD (SLP_MAX_FRAME - SLP_DATA_HDR_LEN - SLP_CRC_LEN)   /* 1444 */
 #define SLP_NAME_MAX 64u
 #define SLP_TOKEN_MAX 128u
 #define SLP_REASON_MAX 160u
@@ -40,7 +45,7 @@
 enum slp_type {
 	/* sender -> appliance */
 	SLP_OPEN = 0x01,     /* revision u64, tenant/token/doc lengths u8 x3, pad u8, strings */
-	SLP_DATA = 0x02,     /* offset u64, crc32c u32 (of header + offset + payload), payload */
+	SLP_DATA = 0x02,     /* offset u64, payload */
 	SLP_FIN = 0x03,      /* total_len u64, crc32c u32 (CRC32C of the whole document) */
 	/* appliance -> sender */
 	SLP_ACCEPT = 0x81,   /* position u64, window u32, durable u64 */
@@ -71,9 +76,14 @@ enum slp_code {
 /*
  * Header flags. OPEN with SLP_F_RESUME: "I still hold this document; if its
  * revision was accepted before and is unfinished, let me go on from what
- * you have made durable" (docs/protocol.md, "Resuming").
+ * you have made durable" (docs/protocol.md, "Resuming"). STATUS or NAK
+ * with SLP_F_BEYOND: "DATA past position + window reached me and was
+ * dropped: send everything past position + window again" (a sender that
+ * overran the window, e.g. on a window it misread, shrinks back at once
+ * instead of one probe per RTO).
  */
 #define SLP_F_RESUME 0x0001u
+#define SLP_F_BEYOND 0x0002u
 
 struct slp_hdr {
 	uint16_t magic;
@@ -97,7 +107,6 @@ struct slp_frame {
 		} open;
 		struct {
 			uint64_t offset;
-			uint32_t crc32c;        /* of the 16-byte header, the offset and the payload; checked by slp_decode */
 			const uint8_t *payload;
 			uint16_t len;
 		} data;
@@ -140,7 +149,7 @@ enum slp_decode_err {
 	SLP_DEC_BODY,          /* body too short or inconsistent for its type */
 	SLP_DEC_EMPTY_DATA,    /* DATA with no payload */
 	SLP_DEC_OVERSIZE,      /* DATA payload larger than SLP_MAX_PAYLOAD */
-	SLP_DEC_CHECKSUM,      /* DATA payload does not match its CRC32C: corrupted in flight */
+	SLP_DEC_CHECKSUM,      /* the frame does not match its CRC32C: corrupted in flight */
 	SLP_DEC__COUNT
 };
 
@@ -163,13 +172,13 @@ size_t slp_encode_fin(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t ses
 		      uint64_t total_len, uint32_t crc32c);
 size_t slp_encode_accept(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 			 uint64_t position, uint32_t window, uint64_t durable);
-size_t slp_encode_status(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-			 uint64_t position, uint32_t window, uint64_t durable);
+size_t slp_encode_status(uint8_t *out, size_t cap, uint16_t flags, uint32_t stream_id,
+			 uint32_t session, uint64_t position, uint32_t window, uint64_t durable);
 size_t slp_encode_reject(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 			 uint16_t code, const char *reason);
-size_t slp_encode_nak(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
-		      uint64_t position, uint32_t window, uint64_t durable, uint64_t gap_offset,
-		      uint32_t gap_len);
+size_t slp_encode_nak(uint8_t *out, size_t cap, uint16_t flags, uint32_t stream_id,
+		      uint32_t session, uint64_t position, uint32_t window, uint64_t durable,
+		      uint64_t gap_offset, uint32_t gap_len);
 size_t slp_encode_done(uint8_t *out, size_t cap, uint32_t stream_id, uint32_t session,
 		       uint16_t code, uint64_t lines, uint64_t ok, uint64_t errors,
 		       const char *reason);

@@ -64,6 +64,7 @@ struct sl_stream {
 	uint16_t n_held;
 	uint8_t in_gaps;        /* listed in the table's gap list */
 	uint8_t zero_window;    /* the last window we granted was 0: tell the sender when it reopens */
+	uint8_t beyond;         /* DATA past the window was dropped: the next STATUS says so */
 	uint64_t held_bytes;
 	uint64_t gap_since;     /* TSC when the current gap was first seen; 0 = none */
 	uint64_t last_nak;      /* TSC of the last NAK for it; 0 = none yet */
@@ -186,7 +187,7 @@ static void
 reply_reject(struct sl_rx_ctx *c, const struct sl_peer *to, uint32_t stream, uint32_t session,
 	     uint16_t code, const char *reason)
 {
-	uint8_t buf[SLP_HDR_LEN + 2 + SLP_REASON_MAX];
+	uint8_t buf[SLP_HDR_LEN + 2 + SLP_REASON_MAX + SLP_CRC_LEN];
 	size_t n = slp_encode_reject(buf, sizeof(buf), stream, session, code, reason);
 
 	if (code < RTE_DIM(c->st->slp_rejects))
@@ -210,10 +211,18 @@ stream_durable(const struct sl_rx_ctx *c, const struct sl_stream *s)
 static void
 reply_position(struct sl_rx_ctx *c, struct sl_stream *s, bool accept)
 {
-	uint8_t buf[SLP_HDR_LEN + 20];
+	uint8_t buf[SLP_HDR_LEN + 20 + SLP_CRC_LEN];
 	uint32_t window = window_now(c);
-	size_t n = (accept ? slp_encode_accept : slp_encode_status)(buf, sizeof(buf), s->id, s->session,
-								     s->position, window, stream_durable(c, s));
+	uint64_t durable = stream_durable(c, s);
+	size_t n;
+
+	if (accept) {
+		n = slp_encode_accept(buf, sizeof(buf), s->id, s->session, s->position, window, durable);
+	} else {
+		n = slp_encode_status(buf, sizeof(buf), s->beyond ? SLP_F_BEYOND : 0, s->id, s->session,
+				      s->position, window, durable);
+		s->beyond = 0;
+	}
 
 	if (window == 0 && !s->zero_window) {
 		/* the sender pauses: poll_gaps tells it as soon as the window reopens */
@@ -230,7 +239,7 @@ reply_position(struct sl_rx_ctx *c, struct sl_stream *s, bool accept)
 static void
 reply_done(struct sl_rx_ctx *c, const struct sl_stream *s)
 {
-	uint8_t buf[SLP_HDR_LEN + 28 + SLP_REASON_MAX];
+	uint8_t buf[SLP_HDR_LEN + 28 + SLP_REASON_MAX + SLP_CRC_LEN];
 	size_t n = slp_encode_done(buf, sizeof(buf), s->id, s->session, s->code, s->done_lines,
 				   s->done_ok, s->done_errors, s->reason);
 
@@ -295,6 +304,7 @@ stream_alloc(struct sl_stream_table *t, const struct stream_key *k)
 	s->gap_since = 0;
 	s->last_nak = 0;
 	s->zero_window = 0;
+	s->beyond = 0;
 	t->active++;
 	return s;
 }
@@ -483,8 +493,8 @@ hold_frame(struct sl_rx_ctx *c, struct sl_stream *s, const struct slp_frame *f, 
 static void
 reply_nak(struct sl_rx_ctx *c, struct sl_stream *s, uint64_t gap_off, uint64_t gap_len)
 {
-	uint8_t buf[SLP_HDR_LEN + 32];
-	size_t n = slp_encode_nak(buf, sizeof(buf), s->id, s->session, s->position, window_now(c),
+	uint8_t buf[SLP_HDR_LEN + 32 + SLP_CRC_LEN];
+	size_t n = slp_encode_nak(buf, sizeof(buf), 0, s->id, s->session, s->position, window_now(c),
 				  stream_durable(c, s), gap_off, (uint32_t)RTE_MIN(gap_len, (uint64_t)UINT32_MAX));
 
 	c->st->slp_naks_sent++;
@@ -674,7 +684,15 @@ on_data(struct sl_rx_ctx *c, const struct sl_peer *peer, const struct slp_frame 
 	if (off > s->position) {
 		/* Ahead of us: hold it within the window we granted; the gap gets NAKed. */
 		if (off >= s->position + c->rt->cfg->window_bytes) {
+			/*
+			 * The sender overran the window (it misread one, or it
+			 * is broken): nothing it sent past the window is kept.
+			 * The STATUS after this burst says so (SLP_F_BEYOND),
+			 * so it goes back to the window's edge now rather than
+			 * find each dropped frame by a probe per RTO.
+			 */
 			c->st->slp_beyond_window++;
+			s->beyond = 1;
 			return false;
 		}
 		kept = hold_frame(c, s, f, m);

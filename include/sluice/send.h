@@ -70,6 +70,10 @@ struct sl_send_result {
 				      offset: after losing the stream (appliance restart), or a
 				      first OPEN with opts.resume accepted past byte 0 */
 	uint64_t resumed_from;     /* the offset the last resume went on from */
+	/* Added with SLP v2 (a CRC32C on every frame). */
+	uint64_t corrupt;          /* replies that failed their CRC32C (corrupted in flight): dropped */
+	uint64_t rewinds;          /* times the appliance said DATA went past its window
+				      (SLP_F_BEYOND) and we sent from the window's edge again */
 };
 
 /*

@@ -2,12 +2,15 @@
  * fuzz_slp.c — libFuzzer target for the SLP decoder.
  *
  * Any byte string goes through slp_decode(); it must never read out of
- * bounds (ASan watches). Whatever decodes is encoded again with the
- * matching encoder and must (a) give back a frame of the same length,
- * (b) equal the input byte for byte except the bytes v1 ignores (flags outside OPEN,
- * padding, OPEN's stream id), and (c) decode to the same fields. For
- * DATA, (b) covers the frame CRC32C: the encoder computes it, so a DATA
- * frame that decoded (with flags 0) must have carried exactly that CRC.
+ * bounds (ASan watches). Every SLP v2 frame ends with a CRC32C of the
+ * bytes before it, which random bytes almost never match, so each input
+ * is decoded twice: as it is, and "sealed" (its last 4 bytes replaced by
+ * the right CRC), which lets the fuzzer reach every body check. Whatever
+ * decodes is encoded again with the matching encoder and must (a) give
+ * back a frame of the same length, (b) equal the input byte for byte
+ * except the bytes the receiver ignores (flags it does not define for
+ * that type, padding, OPEN's stream id) and the CRC that covers them,
+ * (c) end with a valid CRC, and (d) decode to the same fields.
  *
  * Build and run by hand (not part of the meson build):
  *   clang -fsanitize=fuzzer,address,undefined -I/work/main -I/work/main/include \
@@ -57,10 +60,10 @@ static size_t reencode(const struct slp_frame *f, uint8_t *out, size_t cap)
 		return slp_encode_accept(out, cap, h->stream_id, h->session,
 					 f->u.status.position, f->u.status.window, f->u.status.durable);
 	case SLP_STATUS:
-		return slp_encode_status(out, cap, h->stream_id, h->session,
+		return slp_encode_status(out, cap, h->flags, h->stream_id, h->session,
 					 f->u.status.position, f->u.status.window, f->u.status.durable);
 	case SLP_NAK:
-		return slp_encode_nak(out, cap, h->stream_id, h->session, f->u.nak.position,
+		return slp_encode_nak(out, cap, h->flags, h->stream_id, h->session, f->u.nak.position,
 				      f->u.nak.window, f->u.nak.durable, f->u.nak.gap_offset,
 				      f->u.nak.gap_len);
 	case SLP_REJECT:
@@ -101,7 +104,6 @@ static void same_frame(const struct slp_frame *a, const struct slp_frame *b)
 		return;         /* stream_id is not carried by OPEN */
 	case SLP_DATA:
 		REQUIRE(a->u.data.offset == b->u.data.offset && a->u.data.len == b->u.data.len);
-		/* the CRC covers the header (flags included), so compare it only via the bytes above */
 		REQUIRE(same_bytes(a->u.data.payload, b->u.data.payload, a->u.data.len));
 		break;
 	case SLP_FIN:
@@ -136,46 +138,70 @@ static void same_frame(const struct slp_frame *a, const struct slp_frame *b)
 	REQUIRE(a->h.stream_id == b->h.stream_id);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void check_one(const uint8_t *data, size_t size)
 {
 	struct slp_frame f;
 	enum slp_decode_err e = slp_decode(data, size, &f);
 	REQUIRE(e < SLP_DEC__COUNT);
 	REQUIRE(slp_decode_err_str(e) != NULL);
 	if (e == SLP_DEC_CHECKSUM) {
-		/* Only DATA carries a payload CRC, and only a wrong one gets here. */
-		REQUIRE(size >= SLP_DATA_HDR_LEN && data[3] == SLP_DATA);
-		return 0;
+		/* Only a frame whose trailer is not the CRC of the rest gets here. */
+		REQUIRE(size >= SLP_HDR_LEN + SLP_CRC_LEN);
+		REQUIRE(get_be32(data + size - SLP_CRC_LEN) != slp_crc32c(0, data, size - SLP_CRC_LEN));
+		return;
 	}
 	if (e != SLP_DEC_OK)
-		return 0;
+		return;
 	REQUIRE(size == SLP_HDR_LEN + f.h.length);
+	REQUIRE(get_be32(data + size - SLP_CRC_LEN) == slp_crc32c(0, data, size - SLP_CRC_LEN));
 
 	uint8_t out[SLP_MAX_FRAME];
 	size_t n = reencode(&f, out, sizeof out);
 	if (n == SIZE_MAX)
-		return 0;
+		return;
 	REQUIRE(n == size);
 
-	/* Byte-exact apart from what v1 ignores on input and writes as 0. */
+	/* Byte-exact apart from what the receiver ignores on input and the
+	 * encoder writes as 0; the CRC then differs, so compare up to it and
+	 * check the encoder's CRC on its own. */
 	uint8_t want[SLP_MAX_FRAME];
 	memcpy(want, data, size);
-	if (f.h.type != SLP_OPEN)
-		want[4] = want[5] = 0;                          /* flags: only OPEN's are defined (RESUME) */
+	if (f.h.type != SLP_OPEN && f.h.type != SLP_STATUS && f.h.type != SLP_NAK)
+		want[4] = want[5] = 0;                          /* flags: defined for OPEN, STATUS and NAK */
 	if (f.h.type == SLP_OPEN) {
 		memset(want + 8, 0, 4);                         /* stream_id */
 		want[SLP_HDR_LEN + 11] = 0;                     /* pad */
 	}
 	if (f.h.type == SLP_DONE)
 		want[SLP_HDR_LEN + 2] = want[SLP_HDR_LEN + 3] = 0;      /* pad */
-	if (f.h.type == SLP_DATA && (data[4] | data[5]) != 0)
-		memcpy(want + SLP_HDR_LEN + 8, out + SLP_HDR_LEN + 8, 4); /* the CRC covered the flags we zeroed */
-	REQUIRE(memcmp(want, out, n) == 0);
+	REQUIRE(memcmp(want, out, n - SLP_CRC_LEN) == 0);
+	REQUIRE(get_be32(out + n - SLP_CRC_LEN) == slp_crc32c(0, out, n - SLP_CRC_LEN));
 
 	struct slp_frame g;
 	REQUIRE(slp_decode(out, n, &g) == SLP_DEC_OK);
 	same_frame(&f, &g);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	check_one(data, size);
+	if (size < SLP_HDR_LEN + SLP_CRC_LEN || size > SLP_MAX_FRAME + 64)
+		return 0;
+	/* Sealed: the same bytes with a trailer that matches. */
+	uint8_t sealed[SLP_MAX_FRAME + 64];
+	memcpy(sealed, data, size);
+	uint32_t c = slp_crc32c(0, sealed, size - SLP_CRC_LEN);
+	sealed[size - 4] = (uint8_t)(c >> 24);
+	sealed[size - 3] = (uint8_t)(c >> 16);
+	sealed[size - 2] = (uint8_t)(c >> 8);
+	sealed[size - 1] = (uint8_t)c;
+	check_one(sealed, size);
 	return 0;
 }

@@ -18,8 +18,11 @@
  *   reordered   held back, and released after the next 1..8 datagrams in
  *               the same direction, or after 5 ms, whichever comes first.
  *
- * --corrupt-data-only limits corruption to SLP DATA frames (the only ones
- * with a CRC of their own), for tests that expect every document through.
+ * --corrupt-data-only limits corruption to SLP DATA frames, to measure
+ * damage to the data path alone. Without it every frame type is fair
+ * game, control frames in both directions included: SLP v2 ends every
+ * frame with a CRC32C, so a damaged OPEN, STATUS, NAK or DONE is a loss
+ * like any other.
  *
  * Each client (source address:port on --listen) gets its own upstream
  * socket connected to --to, so the appliance sees one peer per client and

@@ -171,7 +171,7 @@ static void fake_take_rest(struct fake *fa, uint32_t stream, uint32_t session)
 				memcpy(fa->got + off, f.u.data.payload, f.u.data.len);
 				fa->got_hi = off + f.u.data.len;
 			}
-			fake_send(fa, slp_encode_status(fa->out, sizeof fa->out, stream, session,
+			fake_send(fa, slp_encode_status(fa->out, sizeof fa->out, 0, stream, session,
 							fa->got_hi, 1 << 20,
 							line_boundary(fa, fa->got_hi)));
 			continue;
@@ -231,11 +231,11 @@ static void script_restart(struct fake *fa)
 			pos += f.u.data.len;
 		if (!bogus_sent && pos >= 2000) {
 			/* durable beyond position: corrupted, to be ignored */
-			fake_send(fa, slp_encode_status(fa->out, sizeof fa->out, STREAM_A, s1,
+			fake_send(fa, slp_encode_status(fa->out, sizeof fa->out, 0, STREAM_A, s1,
 							pos, 8000, pos + 1));
 			bogus_sent = true;
 		}
-		fake_send(fa, slp_encode_status(fa->out, sizeof fa->out, STREAM_A, s1, pos, 8000,
+		fake_send(fa, slp_encode_status(fa->out, sizeof fa->out, 0, STREAM_A, s1, pos, 8000,
 						line_boundary(fa, pos < fa->x ? pos : fa->x)));
 	}
 	/* The resume OPEN (old-session DATA still arriving gets REJECT 6). */
@@ -281,7 +281,7 @@ static void script_done_after_fin(struct fake *fa)
 		if (f.h.type == SLP_DATA) {
 			if (f.u.data.offset == pos)
 				pos += f.u.data.len;
-			fake_send(fa, slp_encode_status(fa->out, sizeof fa->out, STREAM_A, s1, pos,
+			fake_send(fa, slp_encode_status(fa->out, sizeof fa->out, 0, STREAM_A, s1, pos,
 							1 << 20, line_boundary(fa, pos)));
 		} else if (f.h.type == SLP_FIN) {
 			fake_send(fa, slp_encode_reject(fa->out, sizeof fa->out, STREAM_A, s1,

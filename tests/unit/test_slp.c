@@ -1,12 +1,14 @@
 /*
- * test_slp.c — the SLP v1 codec: every frame type round-trips, every way a
+ * test_slp.c — the SLP v2 codec: every frame type round-trips, every way a
  * datagram can be malformed is refused with its own error (a corrupted
- * DATA payload included), encoders refuse
- * what they cannot represent, and CRC32C matches the published vectors.
+ * frame of any type included: every frame ends with a CRC32C), encoders
+ * refuse what they cannot represent, and CRC32C matches the published
+ * vectors.
  *
  * Crafted datagrams are built by hand (bytes, not encoders) where the point
  * is to produce something an encoder would never write.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +32,51 @@ static int passed, failed;
 
 static void put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
-/* A header with a body of body_len bytes; the caller writes the body. */
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A header for a body of body_len bytes (the length field counts the CRC
+ * trailer too); the caller writes the body, then seals it. */
 static void craft_hdr(uint8_t *buf, uint8_t type, uint16_t body_len)
 {
 	memset(buf, 0, SLP_HDR_LEN);
 	put_be16(buf, SLP_MAGIC);
 	buf[2] = SLP_VERSION;
 	buf[3] = type;
-	put_be16(buf + 6, body_len);
+	put_be16(buf + 6, (uint16_t)(body_len + SLP_CRC_LEN));
 	buf[11] = 7;            /* stream 7 */
 	buf[15] = 9;            /* session 9 */
+}
+
+/* Append the frame CRC after header and body_len bytes of body: the frame's length. */
+static size_t seal(uint8_t *buf, size_t body_len)
+{
+	size_t n = SLP_HDR_LEN + body_len;
+	uint32_t c = slp_crc32c(0, buf, n);
+	buf[n] = (uint8_t)(c >> 24);
+	buf[n + 1] = (uint8_t)(c >> 16);
+	buf[n + 2] = (uint8_t)(c >> 8);
+	buf[n + 3] = (uint8_t)c;
+	return n + SLP_CRC_LEN;
+}
+
+/* A crafted frame: header and a body of body_len bytes already written, sealed. */
+static size_t craft(uint8_t *buf, uint8_t type, uint16_t body_len)
+{
+	uint8_t keep[2048];
+	memcpy(keep, buf + SLP_HDR_LEN, body_len);
+	craft_hdr(buf, type, body_len);
+	memcpy(buf + SLP_HDR_LEN, keep, body_len);
+	return seal(buf, body_len);
+}
+
+/* The trailer is the CRC32C of every byte before it. */
+static int crc_ok(const uint8_t *buf, size_t n)
+{
+	return n >= SLP_HDR_LEN + SLP_CRC_LEN &&
+	       get_be32(buf + n - SLP_CRC_LEN) == slp_crc32c(0, buf, n - SLP_CRC_LEN);
 }
 
 static enum slp_decode_err dec(const uint8_t *buf, size_t len)
@@ -57,7 +94,8 @@ static int test_open_roundtrip(void)
 	struct slp_frame f;
 	size_t n = slp_encode_open(buf, sizeof buf, 0, 0xdeadbeef, 42, "acme", 4, "s3cret", 6,
 				   "orders.csv", 10);
-	CHECK(n == SLP_HDR_LEN + 12 + 4 + 6 + 10);
+	CHECK(n == SLP_HDR_LEN + 12 + 4 + 6 + 10 + SLP_CRC_LEN);
+	CHECK(crc_ok(buf, n));
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.magic == SLP_MAGIC && f.h.version == SLP_VERSION && f.h.type == SLP_OPEN);
 	CHECK(f.h.length == n - SLP_HDR_LEN);
@@ -78,7 +116,7 @@ static int test_open_roundtrip(void)
 	memset(k, 'k', sizeof k);
 	memset(d, 'd', sizeof d);
 	n = slp_encode_open(buf, sizeof buf, 0, 1, UINT64_MAX, t, sizeof t, k, sizeof k, d, sizeof d);
-	CHECK(n == SLP_HDR_LEN + 12 + 64 + 128 + 64);
+	CHECK(n == SLP_HDR_LEN + 12 + 64 + 128 + 64 + SLP_CRC_LEN);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.open.revision == UINT64_MAX);
 	CHECK(f.u.open.tenant_len == 64 && f.u.open.token_len == 128 && f.u.open.doc_len == 64);
@@ -94,7 +132,7 @@ static int test_open_resume_flag(void)
 	struct slp_frame f;
 	size_t n = slp_encode_open(buf, sizeof buf, SLP_F_RESUME, 0x01020304, 7, "acme", 4,
 				   "tok", 3, "orders", 6);
-	CHECK(n == SLP_HDR_LEN + 12 + 4 + 3 + 6);
+	CHECK(n == SLP_HDR_LEN + 12 + 4 + 3 + 6 + SLP_CRC_LEN);
 	CHECK(buf[4] == 0x00 && buf[5] == 0x01);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_OPEN && f.h.flags == SLP_F_RESUME);
@@ -110,7 +148,7 @@ static int test_open_resume_flag(void)
 	 * and the flags do not leak into the type or length bytes. */
 	n = slp_encode_open(buf, sizeof buf, 0xa5c3, 1, 7, "acme", 4, "tok", 3, "orders", 6);
 	CHECK(buf[4] == 0xa5 && buf[5] == 0xc3);
-	CHECK(buf[3] == SLP_OPEN && buf[6] == 0 && buf[7] == 12 + 4 + 3 + 6);
+	CHECK(buf[3] == SLP_OPEN && buf[6] == 0 && buf[7] == 12 + 4 + 3 + 6 + SLP_CRC_LEN);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK && f.h.flags == 0xa5c3);
 	return ok;
 }
@@ -124,24 +162,25 @@ static int test_data_roundtrip(void)
 		payload[i] = (uint8_t)(i * 31 + 7);
 
 	size_t n = slp_encode_data(buf, sizeof buf, 5, 6, 0x0102030405060708ull, payload, 1);
-	CHECK(n == SLP_DATA_HDR_LEN + 1);
+	CHECK(n == SLP_DATA_HDR_LEN + 1 + SLP_CRC_LEN);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_DATA && f.h.stream_id == 5 && f.h.session == 6);
 	CHECK(f.u.data.offset == 0x0102030405060708ull && f.u.data.len == 1);
 	CHECK(f.u.data.payload == buf + SLP_DATA_HDR_LEN && f.u.data.payload[0] == payload[0]);
 	CHECK(buf[16] == 1 && buf[23] == 8);
-	/* The encoder computes the CRC32C of header + offset, then payload, and writes it after the offset. */
-	uint32_t want = slp_crc32c(slp_crc32c(0, buf, SLP_HDR_LEN + 8), payload, 1);
-	CHECK(f.u.data.crc32c == want);
-	CHECK(buf[24] == (uint8_t)(want >> 24) && buf[27] == (uint8_t)want);
+	/* The payload follows the offset; the CRC32C of everything before it ends the frame. */
+	CHECK(buf[24] == payload[0]);
+	uint32_t want = slp_crc32c(0, buf, SLP_DATA_HDR_LEN + 1);
+	CHECK(get_be32(buf + 25) == want);
 
 	/* Largest payload fills one 1472-byte frame exactly. */
+	CHECK(SLP_MAX_PAYLOAD == 1444);
 	n = slp_encode_data(buf, sizeof buf, 5, 6, 1400, payload, SLP_MAX_PAYLOAD);
 	CHECK(n == SLP_MAX_FRAME);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.data.len == SLP_MAX_PAYLOAD);
 	CHECK(memcmp(f.u.data.payload, payload, SLP_MAX_PAYLOAD) == 0);
-	CHECK(f.u.data.crc32c == slp_crc32c(slp_crc32c(0, buf, SLP_HDR_LEN + 8), payload, SLP_MAX_PAYLOAD));
+	CHECK(crc_ok(buf, n));
 	return ok;
 }
 
@@ -151,7 +190,8 @@ static int test_fin_roundtrip(void)
 	uint8_t buf[64];
 	struct slp_frame f;
 	size_t n = slp_encode_fin(buf, sizeof buf, 11, 12, 1048576, 0xE3069283u);
-	CHECK(n == SLP_HDR_LEN + 12);
+	CHECK(n == SLP_HDR_LEN + 12 + SLP_CRC_LEN);
+	CHECK(crc_ok(buf, n));
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_FIN && f.h.stream_id == 11 && f.h.session == 12);
 	CHECK(f.u.fin.total_len == 1048576 && f.u.fin.crc32c == 0xE3069283u);
@@ -164,18 +204,26 @@ static int test_accept_status_roundtrip(void)
 	uint8_t buf[64];
 	struct slp_frame f;
 	size_t n = slp_encode_accept(buf, sizeof buf, 3, 4, 0, 65536, 0);
-	CHECK(n == SLP_HDR_LEN + 20);
+	CHECK(n == SLP_HDR_LEN + 20 + SLP_CRC_LEN);
+	CHECK(crc_ok(buf, n));
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_ACCEPT && f.h.stream_id == 3 && f.h.session == 4);
 	CHECK(f.u.status.position == 0 && f.u.status.window == 65536);
 	CHECK(f.u.status.durable == 0);
 
-	n = slp_encode_status(buf, sizeof buf, 3, 4, 123456789012ull, 0, 0);
-	CHECK(n == SLP_HDR_LEN + 20);
+	n = slp_encode_status(buf, sizeof buf, 0, 3, 4, 123456789012ull, 0, 0);
+	CHECK(n == SLP_HDR_LEN + 20 + SLP_CRC_LEN);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
-	CHECK(f.h.type == SLP_STATUS);
+	CHECK(f.h.type == SLP_STATUS && f.h.flags == 0);
 	CHECK(f.u.status.position == 123456789012ull && f.u.status.window == 0);
 	CHECK(f.u.status.durable == 0);
+
+	/* SLP_F_BEYOND rides in the header flags of a STATUS (and a NAK). */
+	n = slp_encode_status(buf, sizeof buf, SLP_F_BEYOND, 3, 4, 1400, 65536, 0);
+	CHECK(buf[4] == 0x00 && buf[5] == 0x02);
+	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK && f.h.flags == SLP_F_BEYOND);
+	n = slp_encode_nak(buf, sizeof buf, SLP_F_BEYOND, 3, 4, 1400, 65536, 0, 1400, 1400);
+	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK && f.h.flags == SLP_F_BEYOND && f.h.type == SLP_NAK);
 	return ok;
 }
 
@@ -195,16 +243,17 @@ static int test_accept_status_durable(void)
 		size_t n = types[i] == SLP_ACCEPT ?
 			slp_encode_accept(buf, sizeof buf, 5, 6, 0x1122334455667788ull, 0x00010000u,
 					  0x0102030405060708ull) :
-			slp_encode_status(buf, sizeof buf, 5, 6, 0x1122334455667788ull, 0x00010000u,
+			slp_encode_status(buf, sizeof buf, 0, 5, 6, 0x1122334455667788ull, 0x00010000u,
 					  0x0102030405060708ull);
-		CHECK(n == SLP_HDR_LEN + 20);
+		CHECK(n == SLP_HDR_LEN + 20 + SLP_CRC_LEN);
 		CHECK(buf[3] == types[i]);
-		CHECK(buf[6] == 0 && buf[7] == 20);             /* length */
+		CHECK(buf[6] == 0 && buf[7] == 24);             /* length: body and CRC */
 		CHECK(buf[16] == 0x11 && buf[23] == 0x88);      /* position */
 		CHECK(buf[24] == 0x00 && buf[25] == 0x01 && buf[26] == 0x00 && buf[27] == 0x00);
 		static const uint8_t durable[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 		CHECK(memcmp(buf + 28, durable, 8) == 0);       /* durable, big-endian */
-		CHECK(buf[36] == 0xee);                         /* nothing written past the frame */
+		CHECK(crc_ok(buf, n));                          /* the CRC at 36..39 */
+		CHECK(buf[40] == 0xee);                         /* nothing written past the frame */
 		CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 		CHECK(f.h.type == types[i] && f.h.stream_id == 5 && f.h.session == 6);
 		CHECK(f.u.status.position == 0x1122334455667788ull);
@@ -212,15 +261,13 @@ static int test_accept_status_durable(void)
 		CHECK(f.u.status.durable == 0x0102030405060708ull);
 	}
 	/* The extremes: durable 0 (nothing durable yet) and all ones. */
-	size_t n = slp_encode_status(buf, sizeof buf, 1, 2, UINT64_MAX, UINT32_MAX, UINT64_MAX);
+	size_t n = slp_encode_status(buf, sizeof buf, 0, 1, 2, UINT64_MAX, UINT32_MAX, UINT64_MAX);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.status.position == UINT64_MAX && f.u.status.window == UINT32_MAX &&
 	      f.u.status.durable == UINT64_MAX);
 	/* A 12-byte body (the layout before durable existed) is refused. */
-	craft_hdr(buf, SLP_STATUS, 12);
-	CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_ACCEPT, 12);
-	CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_STATUS, 12)) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_ACCEPT, 12)) == SLP_DEC_BODY);
 	return ok;
 }
 
@@ -229,9 +276,10 @@ static int test_nak_roundtrip(void)
 	int ok = 1;
 	uint8_t buf[64];
 	struct slp_frame f;
-	size_t n = slp_encode_nak(buf, sizeof buf, 21, 22, 0x1122334455667788ull, 65536,
+	size_t n = slp_encode_nak(buf, sizeof buf, 0, 21, 22, 0x1122334455667788ull, 65536,
 				  0x0102030405060708ull, 0x99aabbccddeeff00ull, 0xfedcba98u);
-	CHECK(n == SLP_HDR_LEN + 32);
+	CHECK(n == SLP_HDR_LEN + 32 + SLP_CRC_LEN);
+	CHECK(crc_ok(buf, n));
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_NAK && f.h.stream_id == 21 && f.h.session == 22);
 	CHECK(f.u.nak.position == 0x1122334455667788ull && f.u.nak.window == 65536);
@@ -244,7 +292,7 @@ static int test_nak_roundtrip(void)
 	CHECK(buf[36] == 0x99 && buf[43] == 0x00);
 	CHECK(buf[44] == 0xfe && buf[47] == 0x98);
 
-	n = slp_encode_nak(buf, sizeof buf, 1, 2, 0, 0, 0, 0, 1);
+	n = slp_encode_nak(buf, sizeof buf, 0, 1, 2, 0, 0, 0, 0, 1);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.nak.position == 0 && f.u.nak.window == 0 && f.u.nak.gap_len == 1);
 	return ok;
@@ -257,7 +305,8 @@ static int test_reject_roundtrip(void)
 	struct slp_frame f;
 	const char *why = "revision 3 not newer than 7";
 	size_t n = slp_encode_reject(buf, sizeof buf, 0, 99, SLP_E_REVISION, why);
-	CHECK(n == SLP_HDR_LEN + 2 + strlen(why));
+	CHECK(n == SLP_HDR_LEN + 2 + strlen(why) + SLP_CRC_LEN);
+	CHECK(crc_ok(buf, n));
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_REJECT && f.h.session == 99);
 	CHECK(f.u.reject.code == SLP_E_REVISION);
@@ -265,17 +314,17 @@ static int test_reject_roundtrip(void)
 
 	/* No reason at all: NULL and "" both give an empty reason. */
 	n = slp_encode_reject(buf, sizeof buf, 0, 99, SLP_E_BAD_TOKEN, NULL);
-	CHECK(n == SLP_HDR_LEN + 2);
+	CHECK(n == SLP_HDR_LEN + 2 + SLP_CRC_LEN);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.reject.code == SLP_E_BAD_TOKEN && f.u.reject.reason_len == 0);
-	CHECK(slp_encode_reject(buf, sizeof buf, 0, 99, SLP_E_BAD_TOKEN, "") == SLP_HDR_LEN + 2);
+	CHECK(slp_encode_reject(buf, sizeof buf, 0, 99, SLP_E_BAD_TOKEN, "") == SLP_HDR_LEN + 2 + SLP_CRC_LEN);
 
 	/* Exactly SLP_REASON_MAX is fine. */
 	char longest[SLP_REASON_MAX + 1];
 	memset(longest, 'r', SLP_REASON_MAX);
 	longest[SLP_REASON_MAX] = '\0';
 	n = slp_encode_reject(buf, sizeof buf, 0, 1, 1, longest);
-	CHECK(n == SLP_HDR_LEN + 2 + SLP_REASON_MAX);
+	CHECK(n == SLP_HDR_LEN + 2 + SLP_REASON_MAX + SLP_CRC_LEN);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK && f.u.reject.reason_len == SLP_REASON_MAX);
 	return ok;
 }
@@ -286,14 +335,15 @@ static int test_done_roundtrip(void)
 	uint8_t buf[SLP_MAX_FRAME];
 	struct slp_frame f;
 	size_t n = slp_encode_done(buf, sizeof buf, 8, 9, SLP_OK, 1000, 998, 2, NULL);
-	CHECK(n == SLP_HDR_LEN + 28);
+	CHECK(n == SLP_HDR_LEN + 28 + SLP_CRC_LEN);
+	CHECK(crc_ok(buf, n));
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.h.type == SLP_DONE && f.h.stream_id == 8 && f.h.session == 9);
 	CHECK(f.u.done.code == 0 && f.u.done.lines == 1000 && f.u.done.ok == 998 &&
 	      f.u.done.errors == 2 && f.u.done.reason_len == 0);
 
 	n = slp_encode_done(buf, sizeof buf, 8, 9, SLP_E_CHECKSUM, UINT64_MAX, 1, 2, "crc mismatch");
-	CHECK(n == SLP_HDR_LEN + 28 + 12);
+	CHECK(n == SLP_HDR_LEN + 28 + 12 + SLP_CRC_LEN);
 	CHECK(slp_decode(buf, n, &f) == SLP_DEC_OK);
 	CHECK(f.u.done.code == SLP_E_CHECKSUM && f.u.done.lines == UINT64_MAX);
 	CHECK(f.u.done.reason_len == 12 && memcmp(f.u.done.reason, "crc mismatch", 12) == 0);
@@ -330,7 +380,9 @@ static int test_decode_header_errors(void)
 
 	buf[2] = 0;
 	CHECK(dec(buf, n) == SLP_DEC_VERSION);
-	buf[2] = 2;
+	buf[2] = 1;             /* v1: no frame CRC; a v1 sender is not understood */
+	CHECK(dec(buf, n) == SLP_DEC_VERSION);
+	buf[2] = 3;
 	CHECK(dec(buf, n) == SLP_DEC_VERSION);
 	buf[2] = SLP_VERSION;
 
@@ -342,8 +394,10 @@ static int test_decode_header_errors(void)
 	buf[3] = SLP_FIN;
 	CHECK(dec(buf, n) == SLP_DEC_OK);
 
-	/* Flags are reserved in v1: ignored, not an error. */
+	/* Undefined flags are ignored, not an error (once the CRC covers them). */
 	buf[4] = 0x80;
+	CHECK(dec(buf, n) == SLP_DEC_CHECKSUM);
+	seal(buf, 12);
 	CHECK(dec(buf, n) == SLP_DEC_OK);
 	return ok;
 }
@@ -352,7 +406,7 @@ static int test_decode_length_mismatch(void)
 {
 	int ok = 1;
 	uint8_t buf[64];
-	size_t n = slp_encode_status(buf, sizeof buf, 1, 2, 3, 4, 0);
+	size_t n = slp_encode_status(buf, sizeof buf, 0, 1, 2, 3, 4, 0);
 	/* Datagram shorter than the header claims (truncated in flight). */
 	CHECK(dec(buf, n - 1) == SLP_DEC_LENGTH);
 	CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_LENGTH);
@@ -364,10 +418,15 @@ static int test_decode_length_mismatch(void)
 	CHECK(dec(buf, n) == SLP_DEC_LENGTH);
 	put_be16(buf + 6, 0xffff);
 	CHECK(dec(buf, n) == SLP_DEC_LENGTH);
+	/* A length too short to hold the CRC itself is a bad body. */
+	for (uint16_t l = 0; l < SLP_CRC_LEN; l++) {
+		put_be16(buf + 6, l);
+		CHECK(dec(buf, SLP_HDR_LEN + l) == SLP_DEC_BODY);
+	}
 	return ok;
 }
 
-/* OPEN with lengths tl/kl/dl and actual string bytes `strings` after the fixed part. */
+/* OPEN with lengths tl/kl/dl and actual string bytes `strings` after the fixed part, sealed. */
 static size_t craft_open(uint8_t *buf, uint8_t tl, uint8_t kl, uint8_t dl, size_t strings)
 {
 	uint16_t body = (uint16_t)(12 + strings);
@@ -378,7 +437,7 @@ static size_t craft_open(uint8_t *buf, uint8_t tl, uint8_t kl, uint8_t dl, size_
 	buf[SLP_HDR_LEN + 9] = kl;
 	buf[SLP_HDR_LEN + 10] = dl;
 	memset(buf + SLP_HDR_LEN + 12, 'x', strings);
-	return SLP_HDR_LEN + body;
+	return seal(buf, body);
 }
 
 static int test_decode_open_errors(void)
@@ -388,10 +447,8 @@ static int test_decode_open_errors(void)
 
 	CHECK(dec(buf, craft_open(buf, 1, 1, 1, 3)) == SLP_DEC_OK);
 	/* Body shorter than the fixed part. */
-	craft_hdr(buf, SLP_OPEN, 11);
-	CHECK(dec(buf, SLP_HDR_LEN + 11) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_OPEN, 0);
-	CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_OPEN, 11)) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_OPEN, 0)) == SLP_DEC_BODY);
 	/* String lengths that don't add up: too few bytes, too many bytes. */
 	CHECK(dec(buf, craft_open(buf, 4, 6, 10, 19)) == SLP_DEC_BODY);
 	CHECK(dec(buf, craft_open(buf, 4, 6, 10, 21)) == SLP_DEC_BODY);
@@ -414,65 +471,89 @@ static int test_decode_data_errors(void)
 	int ok = 1;
 	uint8_t buf[SLP_MAX_FRAME + 16];
 
-	/* Body shorter than offset + crc. */
-	craft_hdr(buf, SLP_DATA, 7);
-	CHECK(dec(buf, SLP_HDR_LEN + 7) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_DATA, 11);
-	CHECK(dec(buf, SLP_HDR_LEN + 11) == SLP_DEC_BODY);
-	/* Offset and crc but no payload (the CRC32C of nothing is 0: still refused). */
-	craft_hdr(buf, SLP_DATA, 12);
-	memset(buf + SLP_HDR_LEN, 0, 12);
-	CHECK(dec(buf, SLP_HDR_LEN + 12) == SLP_DEC_EMPTY_DATA);
-	/* One byte past the largest payload: oversize wins over the (wrong) crc. */
-	craft_hdr(buf, SLP_DATA, (uint16_t)(12 + SLP_MAX_PAYLOAD + 1));
-	memset(buf + SLP_HDR_LEN, 0, 12 + SLP_MAX_PAYLOAD + 1);
-	CHECK(dec(buf, SLP_HDR_LEN + 12 + SLP_MAX_PAYLOAD + 1) == SLP_DEC_OVERSIZE);
-	/* The largest payload itself is fine once its crc is right. */
-	craft_hdr(buf, SLP_DATA, (uint16_t)(12 + SLP_MAX_PAYLOAD));
-	uint32_t c = slp_crc32c(slp_crc32c(0, buf, SLP_HDR_LEN + 8), buf + SLP_DATA_HDR_LEN, SLP_MAX_PAYLOAD);
-	buf[24] = (uint8_t)(c >> 24); buf[25] = (uint8_t)(c >> 16);
-	buf[26] = (uint8_t)(c >> 8); buf[27] = (uint8_t)c;
-	CHECK(dec(buf, SLP_HDR_LEN + 12 + SLP_MAX_PAYLOAD) == SLP_DEC_OK);
-	/* ...and refused with a zero crc field. */
-	memset(buf + 24, 0, 4);
-	CHECK(dec(buf, SLP_HDR_LEN + 12 + SLP_MAX_PAYLOAD) == SLP_DEC_CHECKSUM);
+	/* Body shorter than the offset. */
+	memset(buf, 0, sizeof buf);
+	CHECK(dec(buf, craft(buf, SLP_DATA, 7)) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_DATA, 0)) == SLP_DEC_BODY);
+	/* An offset but no payload. */
+	memset(buf, 0, sizeof buf);
+	CHECK(dec(buf, craft(buf, SLP_DATA, 8)) == SLP_DEC_EMPTY_DATA);
+	/* One byte past the largest payload (a datagram over 1472 bytes). */
+	memset(buf, 0, sizeof buf);
+	CHECK(dec(buf, craft(buf, SLP_DATA, (uint16_t)(8 + SLP_MAX_PAYLOAD + 1))) == SLP_DEC_OVERSIZE);
+	/* The largest payload itself is fine once its CRC is right... */
+	memset(buf, 0, sizeof buf);
+	size_t n = craft(buf, SLP_DATA, (uint16_t)(8 + SLP_MAX_PAYLOAD));
+	CHECK(n == SLP_MAX_FRAME);
+	CHECK(dec(buf, n) == SLP_DEC_OK);
+	/* ...and refused with a zero CRC field. */
+	memset(buf + n - SLP_CRC_LEN, 0, SLP_CRC_LEN);
+	CHECK(dec(buf, n) == SLP_DEC_CHECKSUM);
 	return ok;
 }
 
-/* Any single flipped bit in a DATA frame's header, offset, payload or crc field is caught. */
-static int test_decode_data_checksum(void)
+/*
+ * Any single flipped bit anywhere in a frame of any type is caught: the
+ * header (but the bytes whose damage is a structural error of its own),
+ * the body, or the CRC itself. This is what a middlebox that rewrites a
+ * datagram and recomputes its UDP checksum cannot get past: a STATUS
+ * whose window or position changed, a DONE whose counts changed.
+ */
+static int test_decode_checksum_every_type(void)
 {
 	int ok = 1;
-	uint8_t buf[SLP_MAX_FRAME], payload[1400];
+	uint8_t payload[1400];
 	for (size_t i = 0; i < sizeof payload; i++)
 		payload[i] = (uint8_t)(i * 7 + 3);
-	size_t n = slp_encode_data(buf, sizeof buf, 1, 2, 4200, payload, sizeof payload);
-	CHECK(n == SLP_DATA_HDR_LEN + sizeof payload);
-	CHECK(dec(buf, n) == SLP_DEC_OK);
-
-	int missed = 0;
-	for (size_t byte = 0; byte < n; byte++) {
-		if (byte == 0 || byte == 1 || byte == 2 || byte == 3 || byte == 6 || byte == 7)
-			continue; /* magic, version, type, length: structural errors come first */
-		for (int bit = 0; bit < 8; bit++) {
-			buf[byte] ^= (uint8_t)(1u << bit);
-			if (dec(buf, n) != SLP_DEC_CHECKSUM)
-				missed++;
-			buf[byte] ^= (uint8_t)(1u << bit);
+	static uint8_t frames[8][SLP_MAX_FRAME];
+	size_t lens[8];
+	lens[0] = slp_encode_open(frames[0], SLP_MAX_FRAME, SLP_F_RESUME, 1, 2, "acme", 4, "tok", 3,
+				  "orders", 6);
+	lens[1] = slp_encode_data(frames[1], SLP_MAX_FRAME, 1, 2, 4200, payload, sizeof payload);
+	lens[2] = slp_encode_fin(frames[2], SLP_MAX_FRAME, 1, 2, 3, 4);
+	lens[3] = slp_encode_accept(frames[3], SLP_MAX_FRAME, 1, 2, 0, 262144, 0);
+	lens[4] = slp_encode_status(frames[4], SLP_MAX_FRAME, 0, 1, 2, 14000, 262144, 7000);
+	lens[5] = slp_encode_reject(frames[5], SLP_MAX_FRAME, 1, 2, SLP_E_UNKNOWN_STREAM, "gone");
+	lens[6] = slp_encode_done(frames[6], SLP_MAX_FRAME, 1, 2, 0, 20000, 19761, 239, NULL);
+	lens[7] = slp_encode_nak(frames[7], SLP_MAX_FRAME, 0, 1, 2, 1400, 262144, 0, 1400, 1400);
+	for (int i = 0; i < 8; i++) {
+		uint8_t *buf = frames[i];
+		size_t n = lens[i];
+		CHECK(n > 0 && dec(buf, n) == SLP_DEC_OK);
+		int missed = 0;
+		for (size_t byte = 0; byte < n; byte++) {
+			if (byte <= 3 || byte == 6 || byte == 7)
+				continue; /* magic, version, type, length: structural errors come first */
+			for (int bit = 0; bit < 8; bit++) {
+				buf[byte] ^= (uint8_t)(1u << bit);
+				if (dec(buf, n) != SLP_DEC_CHECKSUM)
+					missed++;
+				buf[byte] ^= (uint8_t)(1u << bit);
+			}
 		}
+		if (missed)
+			fprintf(stderr, "  frame type %#x: %d single-bit flips not caught\n", buf[3], missed);
+		CHECK(missed == 0);
+		CHECK(dec(buf, n) == SLP_DEC_OK);
 	}
-	CHECK(missed == 0);
-	CHECK(dec(buf, n) == SLP_DEC_OK);
 
-	/* A flip in the offset would put good bytes in the wrong place: the CRC catches it. */
-	buf[16 + 7] ^= 1;
-	CHECK(dec(buf, n) == SLP_DEC_CHECKSUM);
-	buf[16 + 7] ^= 1;
+	/* The cases independent verification met, one by one. */
+	uint8_t *st = frames[4];
+	st[SLP_HDR_LEN + 9] ^= 0xff;            /* the window (256 KiB read as ~16 MiB) */
+	CHECK(dec(st, lens[4]) == SLP_DEC_CHECKSUM);
+	st[SLP_HDR_LEN + 9] ^= 0xff;
+	st[SLP_HDR_LEN + 6] ^= 0x0a;            /* the position moved up by frames */
+	CHECK(dec(st, lens[4]) == SLP_DEC_CHECKSUM);
+	st[SLP_HDR_LEN + 6] ^= 0x0a;
+	frames[6][SLP_HDR_LEN + 19] ^= 0x86;    /* DONE's ok count */
+	CHECK(dec(frames[6], lens[6]) == SLP_DEC_CHECKSUM);
+	frames[6][SLP_HDR_LEN + 19] ^= 0x86;
 
 	/* Structural errors are reported before the checksum: truncation is LENGTH. */
-	buf[SLP_DATA_HDR_LEN] ^= 0x80;
-	CHECK(dec(buf, n - 1) == SLP_DEC_LENGTH);
-	CHECK(dec(buf, n) == SLP_DEC_CHECKSUM);
+	uint8_t *d = frames[1];
+	d[SLP_DATA_HDR_LEN] ^= 0x80;
+	CHECK(dec(d, lens[1] - 1) == SLP_DEC_LENGTH);
+	CHECK(dec(d, lens[1]) == SLP_DEC_CHECKSUM);
 	return ok;
 }
 
@@ -480,33 +561,24 @@ static int test_decode_fixed_size_errors(void)
 {
 	int ok = 1;
 	uint8_t buf[64];
-	memset(buf, 0, sizeof buf);
 	static const uint8_t types[] = { SLP_FIN, SLP_ACCEPT, SLP_STATUS };
-	/* FIN: exactly 12 bytes; ACCEPT and STATUS: exactly 20. */
+	/* FIN: exactly 12 bytes of body; ACCEPT and STATUS: exactly 20 (each + the CRC). */
 	for (size_t i = 0; i < sizeof types; i++) {
 		uint16_t want = types[i] == SLP_FIN ? 12 : 20;
-		craft_hdr(buf, types[i], want);
-		CHECK(dec(buf, SLP_HDR_LEN + want) == SLP_DEC_OK);
-		craft_hdr(buf, types[i], (uint16_t)(want - 1));
-		CHECK(dec(buf, SLP_HDR_LEN + want - 1u) == SLP_DEC_BODY);
-		craft_hdr(buf, types[i], (uint16_t)(want + 1));
-		CHECK(dec(buf, SLP_HDR_LEN + want + 1u) == SLP_DEC_BODY);
-		craft_hdr(buf, types[i], 0);
-		CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_BODY);
+		memset(buf, 0, sizeof buf);
+		CHECK(dec(buf, craft(buf, types[i], want)) == SLP_DEC_OK);
+		CHECK(dec(buf, craft(buf, types[i], (uint16_t)(want - 1))) == SLP_DEC_BODY);
+		CHECK(dec(buf, craft(buf, types[i], (uint16_t)(want + 1))) == SLP_DEC_BODY);
+		CHECK(dec(buf, craft(buf, types[i], 0)) == SLP_DEC_BODY);
 	}
 	/* NAK: exactly 32 bytes. */
-	craft_hdr(buf, SLP_NAK, 32);
-	CHECK(dec(buf, SLP_HDR_LEN + 32) == SLP_DEC_OK);
-	craft_hdr(buf, SLP_NAK, 31);
-	CHECK(dec(buf, SLP_HDR_LEN + 31) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_NAK, 33);
-	CHECK(dec(buf, SLP_HDR_LEN + 33) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_NAK, 24);    /* the NAK before durable existed */
-	CHECK(dec(buf, SLP_HDR_LEN + 24) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_NAK, 20);    /* a STATUS-sized body */
-	CHECK(dec(buf, SLP_HDR_LEN + 20) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_NAK, 0);
-	CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_BODY);
+	memset(buf, 0, sizeof buf);
+	CHECK(dec(buf, craft(buf, SLP_NAK, 32)) == SLP_DEC_OK);
+	CHECK(dec(buf, craft(buf, SLP_NAK, 31)) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_NAK, 33)) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_NAK, 24)) == SLP_DEC_BODY);    /* the NAK before durable existed */
+	CHECK(dec(buf, craft(buf, SLP_NAK, 20)) == SLP_DEC_BODY);    /* a STATUS-sized body */
+	CHECK(dec(buf, craft(buf, SLP_NAK, 0)) == SLP_DEC_BODY);
 	return ok;
 }
 
@@ -517,24 +589,16 @@ static int test_decode_reason_errors(void)
 	memset(buf, 'r', sizeof buf);
 
 	/* REJECT: code needs 2 bytes; reason at most SLP_REASON_MAX. */
-	craft_hdr(buf, SLP_REJECT, 1);
-	CHECK(dec(buf, SLP_HDR_LEN + 1) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_REJECT, 0);
-	CHECK(dec(buf, SLP_HDR_LEN) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_REJECT, 2 + SLP_REASON_MAX);
-	CHECK(dec(buf, SLP_HDR_LEN + 2 + SLP_REASON_MAX) == SLP_DEC_OK);
-	craft_hdr(buf, SLP_REJECT, 2 + SLP_REASON_MAX + 1);
-	CHECK(dec(buf, SLP_HDR_LEN + 2 + SLP_REASON_MAX + 1) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_REJECT, 1)) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_REJECT, 0)) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_REJECT, 2 + SLP_REASON_MAX)) == SLP_DEC_OK);
+	CHECK(dec(buf, craft(buf, SLP_REJECT, 2 + SLP_REASON_MAX + 1)) == SLP_DEC_BODY);
 
 	/* DONE: 28 fixed bytes, then the same reason limit. */
-	craft_hdr(buf, SLP_DONE, 27);
-	CHECK(dec(buf, SLP_HDR_LEN + 27) == SLP_DEC_BODY);
-	craft_hdr(buf, SLP_DONE, 28);
-	CHECK(dec(buf, SLP_HDR_LEN + 28) == SLP_DEC_OK);
-	craft_hdr(buf, SLP_DONE, 28 + SLP_REASON_MAX);
-	CHECK(dec(buf, SLP_HDR_LEN + 28 + SLP_REASON_MAX) == SLP_DEC_OK);
-	craft_hdr(buf, SLP_DONE, 28 + SLP_REASON_MAX + 1);
-	CHECK(dec(buf, SLP_HDR_LEN + 28 + SLP_REASON_MAX + 1) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_DONE, 27)) == SLP_DEC_BODY);
+	CHECK(dec(buf, craft(buf, SLP_DONE, 28)) == SLP_DEC_OK);
+	CHECK(dec(buf, craft(buf, SLP_DONE, 28 + SLP_REASON_MAX)) == SLP_DEC_OK);
+	CHECK(dec(buf, craft(buf, SLP_DONE, 28 + SLP_REASON_MAX + 1)) == SLP_DEC_BODY);
 	return ok;
 }
 
@@ -550,10 +614,10 @@ static int test_decode_truncations(void)
 	lens[1] = slp_encode_data(frames[1], SLP_MAX_FRAME, 1, 2, 3, payload, sizeof payload);
 	lens[2] = slp_encode_fin(frames[2], SLP_MAX_FRAME, 1, 2, 3, 4);
 	lens[3] = slp_encode_accept(frames[3], SLP_MAX_FRAME, 1, 2, 3, 4, 0);
-	lens[4] = slp_encode_status(frames[4], SLP_MAX_FRAME, 1, 2, 3, 4, 0);
+	lens[4] = slp_encode_status(frames[4], SLP_MAX_FRAME, 0, 1, 2, 3, 4, 0);
 	lens[5] = slp_encode_reject(frames[5], SLP_MAX_FRAME, 1, 2, 3, "why");
 	lens[6] = slp_encode_done(frames[6], SLP_MAX_FRAME, 1, 2, 3, 4, 5, 6, "why");
-	lens[7] = slp_encode_nak(frames[7], SLP_MAX_FRAME, 1, 2, 3, 4, 0, 5, 6);
+	lens[7] = slp_encode_nak(frames[7], SLP_MAX_FRAME, 0, 1, 2, 3, 4, 0, 5, 6);
 	for (int i = 0; i < 8; i++) {
 		CHECK(lens[i] > 0);
 		CHECK(dec(frames[i], lens[i]) == SLP_DEC_OK);
@@ -577,22 +641,22 @@ static int test_encode_refusals(void)
 	char big[SLP_TOKEN_MAX + 2];
 	memset(big, 'a', sizeof big);
 
-	/* Buffers one byte too small, for every type. */
+	/* Buffers one byte too small, for every type (every frame ends with its 4-byte CRC). */
 	size_t need = slp_encode_open(buf, sizeof buf, 0, 1, 1, "ten", 3, "tok", 3, "doc", 3);
-	CHECK(need == SLP_HDR_LEN + 12 + 9);
+	CHECK(need == SLP_HDR_LEN + 12 + 9 + SLP_CRC_LEN);
 	CHECK(slp_encode_open(buf, need - 1, 0, 1, 1, "ten", 3, "tok", 3, "doc", 3) == 0);
-	CHECK(slp_encode_data(buf, SLP_DATA_HDR_LEN + 9, 1, 1, 0, payload, 10) == 0);
-	CHECK(slp_encode_data(buf, SLP_DATA_HDR_LEN + 10, 1, 1, 0, payload, 10) == SLP_DATA_HDR_LEN + 10);
-	CHECK(slp_encode_fin(buf, SLP_HDR_LEN + 11, 1, 1, 0, 0) == 0);
-	CHECK(slp_encode_accept(buf, SLP_HDR_LEN + 19, 1, 1, 0, 0, 0) == 0);
-	CHECK(slp_encode_status(buf, SLP_HDR_LEN + 19, 1, 1, 0, 0, 0) == 0);
-	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 31, 1, 1, 0, 0, 0, 0, 0) == 0);
-	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 32, 1, 1, 0, 0, 0, 0, 0) == SLP_HDR_LEN + 32);
-	CHECK(slp_encode_nak(NULL, 64, 1, 1, 0, 0, 0, 0, 0) == 0);
-	CHECK(slp_encode_reject(buf, SLP_HDR_LEN + 4, 1, 1, 1, "abc") == 0);
-	CHECK(slp_encode_reject(buf, SLP_HDR_LEN + 5, 1, 1, 1, "abc") == SLP_HDR_LEN + 5);
-	CHECK(slp_encode_done(buf, SLP_HDR_LEN + 30, 1, 1, 0, 0, 0, 0, "abc") == 0);
-	CHECK(slp_encode_done(buf, SLP_HDR_LEN + 31, 1, 1, 0, 0, 0, 0, "abc") == SLP_HDR_LEN + 31);
+	CHECK(slp_encode_data(buf, SLP_DATA_HDR_LEN + 13, 1, 1, 0, payload, 10) == 0);
+	CHECK(slp_encode_data(buf, SLP_DATA_HDR_LEN + 14, 1, 1, 0, payload, 10) == SLP_DATA_HDR_LEN + 14);
+	CHECK(slp_encode_fin(buf, SLP_HDR_LEN + 15, 1, 1, 0, 0) == 0);
+	CHECK(slp_encode_accept(buf, SLP_HDR_LEN + 23, 1, 1, 0, 0, 0) == 0);
+	CHECK(slp_encode_status(buf, SLP_HDR_LEN + 23, 0, 1, 1, 0, 0, 0) == 0);
+	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 35, 0, 1, 1, 0, 0, 0, 0, 0) == 0);
+	CHECK(slp_encode_nak(buf, SLP_HDR_LEN + 36, 0, 1, 1, 0, 0, 0, 0, 0) == SLP_HDR_LEN + 36);
+	CHECK(slp_encode_nak(NULL, 64, 0, 1, 1, 0, 0, 0, 0, 0) == 0);
+	CHECK(slp_encode_reject(buf, SLP_HDR_LEN + 8, 1, 1, 1, "abc") == 0);
+	CHECK(slp_encode_reject(buf, SLP_HDR_LEN + 9, 1, 1, 1, "abc") == SLP_HDR_LEN + 9);
+	CHECK(slp_encode_done(buf, SLP_HDR_LEN + 34, 1, 1, 0, 0, 0, 0, "abc") == 0);
+	CHECK(slp_encode_done(buf, SLP_HDR_LEN + 35, 1, 1, 0, 0, 0, 0, "abc") == SLP_HDR_LEN + 35);
 	CHECK(slp_encode_fin(buf, 0, 1, 1, 0, 0) == 0);
 
 	/* OPEN: empty or over-long names and token. */
@@ -618,7 +682,8 @@ static int test_encode_refusals(void)
 	CHECK(slp_encode_reject(buf, sizeof buf, 1, 1, 1, reason) == 0);
 	CHECK(slp_encode_done(buf, sizeof buf, 1, 1, 1, 0, 0, 0, reason) == 0);
 	reason[SLP_REASON_MAX] = '\0';
-	CHECK(slp_encode_reject(buf, sizeof buf, 1, 1, 1, reason) == SLP_HDR_LEN + 2 + SLP_REASON_MAX);
+	CHECK(slp_encode_reject(buf, sizeof buf, 1, 1, 1, reason) ==
+	      SLP_HDR_LEN + 2 + SLP_REASON_MAX + SLP_CRC_LEN);
 	return ok;
 }
 
@@ -642,7 +707,7 @@ static int test_strings(void)
 	CHECK(strstr(slp_code_str(SLP_E_TENANT_STREAMS), "max_streams") != NULL);
 	CHECK(strstr(slp_code_str(SLP_E_TOO_LARGE), "max_document_mb") != NULL);
 	CHECK(strcmp(slp_decode_err_str(SLP_DEC_CHECKSUM),
-		     "DATA payload failed its CRC32C: corrupted in flight") == 0);
+		     "frame failed its CRC32C: corrupted in flight") == 0);
 	return ok;
 }
 
@@ -706,6 +771,75 @@ static int test_crc32c_incremental(void)
 	return ok;
 }
 
+/* ---- the worked example in docs/protocol.md ----------------------------- */
+
+static int hexval(int c)
+{
+	return isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+}
+
+/*
+ * Every frame dumped in docs/protocol.md ("sender → OPEN (45 bytes)" and
+ * the hex lines under it) has the size it claims and decodes, CRC and all:
+ * a second sender is written from that page, so its bytes must be right.
+ * The first OPEN and DATA must also be byte for byte what the encoders write.
+ */
+static int test_protocol_md_example(void)
+{
+	int ok = 1;
+	const char *src = getenv("SLUICE_SRC");
+	char path[4096];
+	snprintf(path, sizeof path, "%s/docs/protocol.md", src ? src : ".");
+	FILE *f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return ok;
+	char line[512];
+	uint8_t frame[SLP_MAX_FRAME];
+	size_t want = 0, n = 0;
+	int frames = 0, opens = 0, datas = 0;
+	bool in_frame = false;
+	for (;;) {
+		bool eof = fgets(line, sizeof line, f) == NULL;
+		size_t i = 0;
+		size_t before = n;
+		while (!eof && in_frame && isxdigit((unsigned char)line[i]) && isxdigit((unsigned char)line[i + 1]) &&
+		       (line[i + 2] == ' ' || line[i + 2] == '\n') && n < sizeof frame) {
+			frame[n++] = (uint8_t)(hexval(line[i]) << 4 | hexval(line[i + 1]));
+			i += 3;
+		}
+		if (in_frame && (eof || n == before) && n > 0) {
+			/* the frame's hex lines ended: check it */
+			struct slp_frame fr;
+			CHECK(n == want);
+			CHECK(slp_decode(frame, n, &fr) == SLP_DEC_OK);
+			if (frames == 0) {
+				uint8_t enc[64];
+				size_t e = slp_encode_open(enc, sizeof enc, 0, 0x1234abcd, 7, "acme", 4, "tok", 3,
+							   "orders", 6);
+				CHECK(e == n && memcmp(enc, frame, n) == 0);
+			}
+			opens += fr.h.type == SLP_OPEN;
+			datas += fr.h.type == SLP_DATA;
+			frames++;
+			in_frame = false;
+		}
+		if (eof)
+			break;
+		const char *arrow = strstr(line, "\xe2\x86\x92");     /* "→" */
+		const char *paren = arrow ? strchr(arrow, '(') : NULL;
+		unsigned bytes;
+		if (paren && sscanf(paren, "(%u bytes)", &bytes) == 1) {
+			in_frame = true;
+			want = bytes;
+			n = 0;
+		}
+	}
+	fclose(f);
+	CHECK(frames >= 15 && opens == 2 && datas >= 4);
+	return ok;
+}
+
 int main(void)
 {
 	TEST(test_open_roundtrip);
@@ -722,7 +856,7 @@ int main(void)
 	TEST(test_decode_length_mismatch);
 	TEST(test_decode_open_errors);
 	TEST(test_decode_data_errors);
-	TEST(test_decode_data_checksum);
+	TEST(test_decode_checksum_every_type);
 	TEST(test_decode_fixed_size_errors);
 	TEST(test_decode_reason_errors);
 	TEST(test_decode_truncations);
@@ -730,6 +864,7 @@ int main(void)
 	TEST(test_strings);
 	TEST(test_crc32c_vectors);
 	TEST(test_crc32c_incremental);
+	TEST(test_protocol_md_example);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
