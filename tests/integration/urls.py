@@ -138,6 +138,11 @@ def main():
             ("/v1/acks/cocacola", 400, "bad path: expected /v1/acks/<tenant>/<doc>"),
             ("/v1/acks/cocacola/orders/more", 400, "bad path: expected /v1/acks/<tenant>/<doc>"),
             ("/v1/nothing/cocacola/orders", 400, "bad path: expected /v1/acks/<tenant>/<doc>"),
+            ("/v1/ingest/cocacola?rev=1", 400, "bad path: expected /v1/ingest/<tenant>/<doc>"),
+            ("/v1/ingest/cocacola/.x?rev=1", 400, "bad path: document name"),
+            ("/v1/topk/cocacola/orders", 400, "bad path: expected /v1/topk/<tenant>"),
+            ("/v1/topk/.cocacola", 400, "bad path: tenant name"),
+            ("/v1/topk/fanta", 404, "unknown tenant"),
             ("/v1/acks/cocacola/orders?from=0", 400, "from must be a line number"),
             ("/v1/acks/cocacola/orders?form=1", 400, "unknown query parameter 'form'"),
             ("/v1/acks/cocacola/orders?rev=2", 400, "rev needs from"),
@@ -206,6 +211,7 @@ def main():
         n_gate = sum(1 for _, s, w in cases if not w.startswith(("bad path: document", "bad path: tenant",
                                                                      "bad path: expected", "from", "unknown",
                                                                      "rev", "resume")))
+        n_gate *= 2                                     # each was sent as a GET and as an upgrade
         check("/metrics counts the gate's refusals, timeouts and overload",
               metrics.get("sluice_ws_refused_url_total", 0) >= n_gate and
               metrics.get("sluice_ws_gate_timeouts_total", 0) >= 1 and
