@@ -86,7 +86,13 @@ def upload_and_leave(host, tenant, doc, data):
     mask = os.urandom(4)
     payload = bytes(c ^ mask[i % 4] for i, c in enumerate(data))
     s.sendall(struct.pack("!BBH", 0x82, 0x80 | 126, len(data)) + mask + payload)
-    time.sleep(0.5)                 # let the frame be read before the connection goes
+    # leave without fin: end our side (the frame goes before it), read until the server hangs up
+    s.shutdown(socket.SHUT_WR)
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
     s.close()
     return ok and b"accepted" in got, got[:300]
 
