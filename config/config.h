@@ -128,8 +128,8 @@ struct sl_config {
 /*
  * Load and validate a config file. On error returns -1 and writes one
  * human-readable message (file, line, section, key, what is expected)
- * into err. The struct is heap-sized (~200 KiB): allocate it, don't put
- * it on a small stack.
+ * into err. The struct is ~5 MiB (1024 tenant slots): allocate it, don't
+ * put it on a stack.
  */
 int sl_config_load(const char *path, struct sl_config *cfg, char *err, size_t errlen);
 

@@ -177,6 +177,9 @@ static const struct field ws_fields[] = {
 	WS(ingest_bytes, "ws_ingest_bytes_total", "counter", "bytes received by websocket upload"),
 	WS(ingest_pauses, "ws_ingest_pauses_total", "counter", "uploads paused by dispatch back-pressure"),
 	WS(replayed_messages, "ws_replayed_messages_total", "counter", "ACK and summary messages replayed from results files (?from=)"),
+	WS(refused_url, "ws_refused_url_total", "counter", "requests refused before routing: malformed or over-long request target or head (400, 414, 431)"),
+	WS(gate_timeouts, "ws_gate_timeouts_total", "counter", "connections that did not send their request head in time (408)"),
+	WS(gate_busy, "ws_gate_busy_total", "counter", "connections refused: too many sending their request at once (503)"),
 };
 
 static uint64_t
@@ -307,20 +310,52 @@ sl_metrics_render(struct sl_runtime *rt, size_t *len)
 /* ---------------------------------------------------------------- replies */
 
 /* Status line and headers now; the body goes out from HTTP_WRITEABLE. */
+/* len bytes of a reason as a header value: at most 400, control bytes made '?'. Returns its length. */
+static size_t
+header_text(char *out, const char *text, size_t len)
+{
+	size_t n = len < 400 ? len : 400;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
+	out[n] = '\0';
+	return n;
+}
+
+/*
+ * Status line and headers now; the body goes out from HTTP_WRITEABLE. A
+ * refusal (status >= 400) also carries its reason (the body, a line of
+ * text) in x-sluice-reason, as a refused websocket upgrade does.
+ */
 static int
 start_reply(struct lws *wsi, struct sl_ws_conn *c, unsigned status, const char *ctype,
 	    char *body, size_t len)
 {
-	unsigned char hdr[LWS_PRE + 512];
+	unsigned char hdr[LWS_PRE + 1024];
 	unsigned char *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof(hdr) - 1;
+	char why[401];
+	size_t bl = len;
+
+	while (bl > 0 && body[bl - 1] == '\n')   /* the body's own line end */
+		bl--;
+	size_t wn = status >= 400 ? header_text(why, body, bl) : 0;
 
 	sl_http_free(c);
 	c->http.body = body;
 	c->http.len = len;
 	c->http.off = 0;
-	if (lws_add_http_common_headers(wsi, status, ctype, len, &p, end) ||
+	/*
+	 * A refusal ends the connection, as a refused upgrade does: no length
+	 * to lws_add_http_common_headers makes it say "connection: close" and
+	 * close once the body is out; the length goes in by hand.
+	 */
+	if (lws_add_http_common_headers(wsi, status, ctype, status >= 400 ? LWS_ILLEGAL_HTTP_CONTENT_LEN : len,
+					&p, end) ||
+	    (status >= 400 && lws_add_http_header_content_length(wsi, len, &p, end)) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
 					 (const unsigned char *)"no-store", 8, &p, end) ||
+	    (wn > 0 && lws_add_http_header_by_name(wsi, (const unsigned char *)"x-sluice-reason:",
+						   (const unsigned char *)why, (int)wn, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return 1;
 	lws_callback_on_writable(wsi);
@@ -398,10 +433,38 @@ status_text(unsigned status)
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
+	case 414: return "URI Too Long";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
+}
+
+int
+sl_http_refusal(char *out, size_t cap, unsigned status, const char *text)
+{
+	char why[401];
+	size_t wn = header_text(why, text, strlen(text));
+
+	/*
+	 * Written by hand: this early in the request lws would label the
+	 * status line HTTP/1.0. The reason also travels as a header, since
+	 * websocket clients rarely show the body of a failed handshake.
+	 */
+	int n = snprintf(out, cap,
+			 "HTTP/1.1 %u %s\r\n"
+			 "content-type: text/plain; charset=utf-8\r\n"
+			 "content-length: %zu\r\n"
+			 "x-sluice-reason: %s\r\n"
+			 "cache-control: no-store\r\n"
+			 "connection: close\r\n"
+			 "\r\n"
+			 "%s\n",
+			 status, status_text(status), wn + 1, why, why);
+	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
 int
@@ -409,24 +472,9 @@ sl_http_refuse_upgrade(struct lws *wsi, unsigned status, const char *text)
 {
 	unsigned char buf[LWS_PRE + 1024];
 	char *start = (char *)buf + LWS_PRE;
-	size_t cap = sizeof(buf) - LWS_PRE;
+	int n = sl_http_refusal(start, sizeof(buf) - LWS_PRE, status, text);
 
-	/*
-	 * Written by hand: this early in the request lws would label the
-	 * status line HTTP/1.0. The reason also travels as a header, since
-	 * websocket clients rarely show the body of a failed handshake.
-	 */
-	int n = snprintf(start, cap,
-			 "HTTP/1.1 %u %s\r\n"
-			 "content-type: text/plain; charset=utf-8\r\n"
-			 "content-length: %zu\r\n"
-			 "x-sluice-reason: %.400s\r\n"
-			 "cache-control: no-store\r\n"
-			 "connection: close\r\n"
-			 "\r\n"
-			 "%.400s\n",
-			 status, status_text(status), strnlen(text, 400) + 1, text, text);
-	if (n < 0 || (size_t)n >= cap)
+	if (n < 0)
 		return -1;
 	return lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_HEADERS) == n ? 0 : -1;
 }

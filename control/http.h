@@ -40,6 +40,14 @@ void sl_http_free(struct sl_ws_conn *c);
  */
 int sl_http_refuse_upgrade(struct lws *wsi, unsigned status, const char *text);
 
+/*
+ * The whole answer to a refused request, as written on the wire: status
+ * line, text/plain body of one line, the same text in x-sluice-reason,
+ * connection: close. Any thread (the gate uses it). Its length, or -1 if
+ * it does not fit cap.
+ */
+int sl_http_refusal(char *out, size_t cap, unsigned status, const char *text);
+
 /* The Prometheus exposition, malloc'd and NUL-terminated; NULL if out of memory. */
 char *sl_metrics_render(struct sl_runtime *rt, size_t *len);
 

@@ -1052,6 +1052,22 @@ put_u64(char *out, uint64_t v)
 
 #define PUT_LIT(o, s) (memcpy((o), (s), sizeof(s) - 1), (o) + sizeof(s) - 1)
 
+/* The processor's own words for result r (its reason record), JSON-escaped at out; -1 if none. */
+static long
+put_reason_rec(char *out, const struct sl_result_batch *b, const struct sl_result *r)
+{
+	const struct sl_rec_ref *rr = sl_result_reason_rec(b, r);
+
+	if (rr == NULL || rr != rec_at(b, (unsigned)(rr - b->rec)))
+		return -1;
+	size_t len = rr->len < REASON_TEXT_MAX ? rr->len : REASON_TEXT_MAX;
+	const char *txt = b->data + rr->off;
+	/* cut at a character boundary */
+	while (len < rr->len && len > 0 && ((unsigned char)txt[len] & 0xc0) == 0x80)
+		len--;
+	return (long)json_escape_n(out, txt, len);
+}
+
 /* One result as one line of <rev>.results; returns its length (<= RESULT_LINE_MAX). */
 static size_t
 format_result(char *out, const struct sl_result_batch *b, const struct sl_result *r)
@@ -1064,6 +1080,13 @@ format_result(char *out, const struct sl_result_batch *b, const struct sl_result
 		o = put_u64(o, r->line);
 		o = PUT_LIT(o, ",\"status\":\"ok\",\"fields\":");
 		o = put_u64(o, r->fields);
+		/* a note the processor left on an ok line (simulate: the drawn time) is its detail */
+		if (r->n_recs != 0) {
+			char *d = PUT_LIT(o, ",\"detail\":\"");
+			long k = put_reason_rec(d, b, r);
+			if (k >= 0)
+				o = PUT_LIT(d + k, "\"");
+		}
 		o = PUT_LIT(o, "}\n");
 		return (size_t)(o - out);
 	}
@@ -1078,14 +1101,9 @@ format_result(char *out, const struct sl_result_batch *b, const struct sl_result
 	size_t o = (size_t)n;
 
 	/* the processor's own words if it gave any, else the text of the reason code */
-	const struct sl_rec_ref *rr = sl_result_reason_rec(b, r);
-	if (rr != NULL && rr == rec_at(b, (unsigned)(rr - b->rec))) {
-		size_t len = rr->len < REASON_TEXT_MAX ? rr->len : REASON_TEXT_MAX;
-		const char *txt = b->data + rr->off;
-		/* cut at a character boundary */
-		while (len < rr->len && len > 0 && ((unsigned char)txt[len] & 0xc0) == 0x80)
-			len--;
-		o += json_escape_n(out + o, txt, len);
+	long k = put_reason_rec(out + o, b, r);
+	if (k >= 0) {
+		o += (size_t)k;
 	} else {
 		char text[REASON_TEXT_MAX];
 		int tn = sl_result_reason_text(r, text, sizeof(text));

@@ -135,7 +135,7 @@ resolve_prefix(const char *prefix, const char *config)
 			return DEFAULT_PREFIX;
 		config = DEFAULT_CONFIG;
 	}
-	cfg = calloc(1, sizeof(*cfg));     /* ~200 KiB: not on the stack */
+	cfg = calloc(1, sizeof(*cfg));     /* ~5 MiB: not on the stack */
 	if (cfg == NULL)
 		die("out of memory reading %s", config);
 	if (sl_config_load(config, cfg, err, sizeof(err)) != 0) {

@@ -254,6 +254,9 @@ status_ws(struct rte_tel_data *d, const struct sl_ws_stats *w)
 	rte_tel_data_add_dict_u64(row, "ingest_lines", rd(&w->ingest_lines));
 	rte_tel_data_add_dict_u64(row, "ingest_bytes", rd(&w->ingest_bytes));
 	rte_tel_data_add_dict_u64(row, "ingest_pauses", rd(&w->ingest_pauses));
+	rte_tel_data_add_dict_u64(row, "refused_url", rd(&w->refused_url));
+	rte_tel_data_add_dict_u64(row, "gate_timeouts", rd(&w->gate_timeouts));
+	rte_tel_data_add_dict_u64(row, "gate_busy", rd(&w->gate_busy));
 	return add_row(d, "ws", row);
 }
 

@@ -10,6 +10,10 @@
  * the service thread, which drains the ring. A 50 ms timer does the same
  * as a safety net, and keeps the ingest backlog moving.
  *
+ * Connections: the listening socket belongs to the gate (gate.c), which
+ * refuses malformed request heads before lws decodes them and hands the
+ * others to us; our vhost does not listen, it adopts them in service_work().
+ *
  * Refusals: a websocket upgrade that fails the checks is answered in
  * LWS_CALLBACK_HTTP_CONFIRM_UPGRADE with a real HTTP status (400, 401,
  * 403, 404, 409, 503) and a text body, before any websocket exists. The
@@ -35,6 +39,8 @@
 
 #include "../config/config.h"
 #include "acks.h"
+#include "gate.h"
+#include "gate_check.h"
 #include "http.h"
 #include "ingest.h"
 #include "topk_ws.h"
@@ -49,12 +55,14 @@ RTE_LOG_REGISTER(sl_ws_logtype, sluice.ws, INFO);
 #define SL_WS_SHUTDOWN_MS 1000          /* how long close frames get to go out */
 #define SL_WS_CLOSE_NOW_S 5             /* a culled or refused peer gets this long to take its close */
 #define SL_WS_CLOSE_DRAIN_S 60          /* ... and this long when its queue is sent first */
-#define SL_URI_MAX 512
+#define SL_URI_MAX (SL_GATE_TARGET_MAX + 1)   /* the gate passes no longer target */
+#define SL_WS_HEADER_DATA 16384u        /* lws's header buffer: holds any head the gate passes (8 KiB) */
 
 static struct {
 	struct sl_runtime *rt;
 	struct sl_revisions *revs;
 	struct lws_context *ctx;
+	struct lws_vhost *vhost;
 	pthread_t thread;
 	bool thread_started;
 	atomic_int stop;                  /* set by sl_ws_stop() */
@@ -417,7 +425,6 @@ route_check(struct lws *wsi, const char *uri, struct sl_route *r, char *reason, 
 		r->kind = SL_CONN_NONE;
 		rest = uri + 9;
 	} else {
-		/* lws has already folded "..": /v1/acks/t/.. arrives here as /v1/acks */
 		st->refused_path++;
 		snprintf(reason, cap, "bad path: expected /v1/acks/<tenant>/<doc>, "
 			 "/v1/ingest/<tenant>/<doc>?rev=N or /v1/topk/<tenant>");
@@ -538,6 +545,7 @@ service_work(void)
 {
 	if (ws.stopping)
 		return;
+	sl_gate_drain(ws.vhost);
 	sl_acks_drain(ws.rt);
 	sl_ingest_tick();
 	sl_topk_ws_tick();
@@ -825,35 +833,6 @@ ws_thread(void *arg)
 	return NULL;
 }
 
-/* Why could we not listen? lws does not tell; a probe bind does. */
-static void
-listen_error(const struct sl_config *cfg, char *err, size_t errlen)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg->listen_port) };
-	const char *addr = cfg->listen_addr[0] != '\0' ? cfg->listen_addr : "0.0.0.0";
-	int e = 0;
-
-	if (inet_pton(AF_INET, addr, &sa.sin_addr) == 1) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		int one = 1;
-		if (fd >= 0) {
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-			if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-				e = errno;
-			close(fd);
-		}
-	}
-	if (e == EADDRINUSE || e == EACCES)
-		snprintf(err, errlen, "cannot listen on %s:%u: %s; set [control] port to a free port",
-			 addr, cfg->listen_port, strerror(e));
-	else if (e != 0)
-		snprintf(err, errlen, "cannot listen on %s:%u: %s; set [control] listen to an address "
-			 "of this machine", addr, cfg->listen_port, strerror(e));
-	else
-		snprintf(err, errlen, "cannot listen on %s:%u (libwebsockets refused; see its log "
-			 "above); check [control] listen and port", addr, cfg->listen_port);
-}
-
 int
 sl_ws_start(struct sl_runtime *rt, struct sl_revisions *revs, char *err, size_t errlen)
 {
@@ -879,6 +858,7 @@ sl_ws_start(struct sl_runtime *rt, struct sl_revisions *revs, char *err, size_t 
 	if (v4)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.max_http_header_data = SL_WS_HEADER_DATA;
 	ws.ctx = lws_create_context(&info);
 	if (ws.ctx == NULL) {
 		snprintf(err, errlen, "cannot create the libwebsockets context (see its log above)");
@@ -890,15 +870,14 @@ sl_ws_start(struct sl_runtime *rt, struct sl_revisions *revs, char *err, size_t 
 	struct lws_context_creation_info vi;
 	memset(&vi, 0, sizeof(vi));
 	vi.vhost_name = "sluiced";
-	vi.port = cfg->listen_port;
-	vi.iface = any ? NULL : cfg->listen_addr;
+	vi.port = CONTEXT_PORT_NO_LISTEN_SERVER;      /* the gate listens and hands connections over */
 	vi.protocols = protocols;
 	vi.retry_and_idle_policy = &idle_policy;
-	vi.options = LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 	if (v4)
 		vi.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-	if (lws_create_vhost(ws.ctx, &vi) == NULL) {
-		listen_error(cfg, err, errlen);
+	ws.vhost = lws_create_vhost(ws.ctx, &vi);
+	if (ws.vhost == NULL) {
+		snprintf(err, errlen, "cannot create the libwebsockets vhost (see its log above)");
 		lws_context_destroy(ws.ctx);
 		ws.ctx = NULL;
 		sl_ingest_fini();
@@ -909,9 +888,20 @@ sl_ws_start(struct sl_runtime *rt, struct sl_revisions *revs, char *err, size_t 
 	atomic_store(&wake_ctx, ws.ctx);
 	rt->wake_ws = ws_wake;
 
+	if (sl_gate_start(any ? NULL : cfg->listen_addr, cfg->listen_port, &rt->ws_stats, ws_wake,
+			  err, errlen) < 0) {
+		atomic_store(&wake_ctx, NULL);
+		lws_context_destroy(ws.ctx);
+		ws.ctx = NULL;
+		sl_ingest_fini();
+		sl_acks_fini(rt);
+		return -1;
+	}
+
 	int e = pthread_create(&ws.thread, NULL, ws_thread, NULL);
 	if (e != 0) {
 		snprintf(err, errlen, "cannot start the websocket thread: %s", strerror(e));
+		sl_gate_stop();
 		atomic_store(&wake_ctx, NULL);
 		lws_context_destroy(ws.ctx);
 		ws.ctx = NULL;
@@ -931,6 +921,7 @@ sl_ws_stop(struct sl_runtime *rt)
 {
 	if (ws.ctx == NULL)
 		return;
+	sl_gate_stop();         /* no new connections while the last ACKs go out */
 	if (ws.thread_started) {
 		atomic_store(&ws.stop, 1);
 		lws_cancel_service(ws.ctx);

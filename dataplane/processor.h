@@ -15,7 +15,8 @@
  * names the output stream it belongs to: stream i of the processor is the
  * result file <revision>.<streams[i]> of the document. Two pseudo-streams
  * carry what is not a record: SL_STREAM_REASON (human text explaining an
- * error, shown in the ACK and the results file) and SL_STREAM_DEADLETTER
+ * error, shown in the ACK and the results file; on an ok line, a note
+ * shown as its detail in the results file only) and SL_STREAM_DEADLETTER
  * (the raw line of a quarantined line; written by the worker, not by
  * processors).
  *

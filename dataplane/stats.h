@@ -99,6 +99,10 @@ struct sl_ws_stats {
 	uint64_t ingest_lines, ingest_bytes, ingest_pauses;
 	uint64_t cyc_ack;                            /* TSC cycles turning result batches into ACK messages */
 	uint64_t replayed_messages;                  /* ACK and summary messages read back for ?from= */
+	/* the listener's gate (control/gate.c), written by the sl-gate thread only */
+	uint64_t refused_url;                        /* malformed or over-long request heads: 400, 414, 431 */
+	uint64_t gate_timeouts;                      /* heads not sent in time: 408 */
+	uint64_t gate_busy;                          /* too many connections at once: 503 */
 } __rte_cache_aligned;
 
 #endif

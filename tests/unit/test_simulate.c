@@ -41,7 +41,8 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void *make(uint32_t min_ms, uint32_t max_ms, unsigned worker)
+/* A simulate state for worker; spin and pareto as simulate_mode = spin, simulate_dist = pareto. */
+static void *make_mode(uint32_t min_ms, uint32_t max_ms, unsigned worker, int spin, int pareto)
 {
 	struct sl_proc_env env;
 
@@ -49,6 +50,8 @@ static void *make(uint32_t min_ms, uint32_t max_ms, unsigned worker)
 	snprintf(tenant.name, sizeof(tenant.name), "sim");
 	tenant.simulate_min_ms = min_ms;
 	tenant.simulate_max_ms = max_ms;
+	tenant.simulate_spin = (uint8_t)spin;
+	tenant.simulate_pareto = (uint8_t)pareto;
 	cfg.max_line_bytes = 16384;
 	memset(&env, 0, sizeof(env));
 	env.abi_version = SL_PROC_ABI_VERSION;
@@ -59,6 +62,11 @@ static void *make(uint32_t min_ms, uint32_t max_ms, unsigned worker)
 	env.errlen = sizeof(err);
 	err[0] = '\0';
 	return sl_proc_simulate.init(&env);
+}
+
+static void *make(uint32_t min_ms, uint32_t max_ms, unsigned worker)
+{
+	return make_mode(min_ms, max_ms, worker, 0, 0);
 }
 
 static enum sl_proc_rc push(void *st, uint64_t line, uint32_t flags, struct sl_result *r)
@@ -238,6 +246,73 @@ static void test_full(void)
 	passes++;
 }
 
+/* The output area of one line, as the worker sets it up (worker.c out_init) over batch rb. */
+static void out_over(struct sl_rec_out *o, struct sl_result_batch *rb)
+{
+	memset(o, 0, sizeof(*o));
+	o->buf = rb->data;
+	o->cap = SL_RESULT_DATA;
+	o->max = SL_RESULT_RECS;
+	o->rec = rb->rec;
+}
+
+/*
+ * The drawn time is the line's note: one SL_STREAM_REASON record "N ms",
+ * N = detail, which persistence writes as the ok line's detail (operations.md,
+ * "simulate"). In every mode and distribution; an oversize line has none.
+ */
+static void test_note(void)
+{
+	static struct sl_result_batch rb;
+	static const struct { uint32_t lo, hi; int spin, pareto; } cases[] = {
+		{ 1, 3600000, 0, 0 }, { 50, 500, 0, 1 }, { 1, 2, 1, 0 }, { 1, 2, 1, 1 },
+	};
+	static uint64_t cookies[64];
+	unsigned notes = 0;
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		void *st = make_mode(cases[c].lo, cases[c].hi, 2, cases[c].spin, cases[c].pareto);
+
+		CHECK(st != NULL, "init: %s", err);
+		for (uint64_t i = 1; i <= 20; i++) {
+			struct sl_line_in in = { .data = "x", .len = 1, .flags = 0, .line = i };
+			struct sl_result r;
+			struct sl_rec_out o;
+			char want[32];
+
+			memset(&r, 0, sizeof(r));
+			out_over(&o, &rb);
+			sl_proc_simulate.process(st, &in, &r, &o, i);
+			CHECK(r.status == SL_ST_OK && r.detail >= cases[c].lo && r.detail <= cases[c].hi,
+			      "case %zu line %llu: status %u detail %u", c, (unsigned long long)i, r.status,
+			      r.detail);
+			CHECK(o.n == 1 && o.rec[0].stream == SL_STREAM_REASON && o.overflow == 0,
+			      "case %zu line %llu: %u records (want the one note)", c, (unsigned long long)i, o.n);
+			snprintf(want, sizeof(want), "%u ms", (unsigned)r.detail);
+			CHECK(o.rec[0].len == strlen(want) && memcmp(rb.data + o.rec[0].off, want, o.rec[0].len) == 0,
+			      "case %zu line %llu: note '%.*s', want '%s'", c, (unsigned long long)i,
+			      (int)o.rec[0].len, rb.data + o.rec[0].off, want);
+			notes++;
+		}
+		sl_proc_simulate.poll(st, UINT64_MAX, cookies, 64);
+		sl_proc_simulate.fini(st);
+	}
+
+	/* oversize: an error, and no note */
+	void *st = make(50, 500, 0);
+	struct sl_line_in in = { .data = "", .len = 0, .flags = SL_LINE_OVERSIZE, .line = 1 };
+	struct sl_result r;
+	struct sl_rec_out o;
+
+	CHECK(st != NULL, "init: %s", err);
+	out_over(&o, &rb);
+	sl_proc_simulate.process(st, &in, &r, &o, 1);
+	CHECK(r.status == SL_ST_ERROR && o.n == 0, "oversize: status %u, %u records", r.status, o.n);
+	sl_proc_simulate.fini(st);
+	printf("ok   the drawn time is the line's note (%u lines, timer/spin, normal/pareto)\n", notes);
+	passes++;
+}
+
 /* Rejections: an oversize line is an error, done at once; min above max refuses init. */
 static void test_rejections(void)
 {
@@ -266,6 +341,7 @@ int main(void)
 	test_seeds();
 	test_full();
 	test_rejections();
+	test_note();
 	printf("%d passed, %d failed\n", passes, failures);
 	return failures == 0 ? 0 : 1;
 }
