@@ -179,13 +179,28 @@ class TestHost:
             doc = next(iter(doc.values()))
         return r.returncode, doc if isinstance(doc, dict) else {}
 
-    def stop(self, timeout=20):
+    def stop(self, timeout=120):
+        """SIGTERM, and sluiced's exit status. The bound is generous: on a loaded machine a clean
+        stop (drain, last sync, closing connections) can take many seconds; one that does not end
+        at all returns None, after printing where each thread of sluiced waits."""
         if self.daemon is None or self.daemon.poll() is not None:
             return self.daemon.returncode if self.daemon else None
         self.daemon.send_signal(signal.SIGTERM)
+        t0 = time.time()
         try:
-            return self.daemon.wait(timeout=timeout)
+            rc = self.daemon.wait(timeout=timeout)
+            if time.time() - t0 > 5:
+                print(f"# sluiced took {time.time() - t0:.1f} s to stop (load {os.getloadavg()[0]:.1f})", flush=True)
+            return rc
         except subprocess.TimeoutExpired:
+            print(f"sluiced (pid {self.daemon.pid}) still running {timeout} s after SIGTERM; its threads:")
+            task = f"/proc/{self.daemon.pid}/task"
+            for tid in sorted(os.listdir(task)) if os.path.isdir(task) else []:
+                try:
+                    with open(f"{task}/{tid}/comm") as f, open(f"{task}/{tid}/wchan") as g:
+                        print(f"  {tid} {f.read().strip()} waits in {g.read().strip() or '(running)'}")
+                except OSError:
+                    pass
             return None
 
     def cleanup(self, keep):
