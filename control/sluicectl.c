@@ -69,7 +69,7 @@ usage(FILE *out)
 		"  lcores       per-lcore counters (rx lcores and workers)\n"
 		"  tenants      per-tenant counters\n"
 		"  drops [RX]   every drop and rejection counter (all rx lcores, or lcore RX)\n"
-		"  topk TENANT  a topk tenant's 10 most frequent keys, merged over the workers\n"
+		"  topk TENANT  a topk tenant's 10 most frequent keys (a tweet tenant's hashtags), merged over the workers\n"
 		"  workers      the worker pool: active/parked/crashed, crashes, restarts, load; scale events\n"
 		"  workers kill N  make worker N crash on purpose (a drill): it is restarted, nothing is lost\n"
 		"  stages       TSC cycles per line in each stage (rx, split, dispatch, process, persist, ack)\n"
@@ -667,7 +667,7 @@ print_topk(json_t *d)
 	if (tenant == NULL)
 		tenant = "?";
 	if (n == 0) {
-		printf("tenant %s: no keys counted yet (is its processor topk, and has it had lines?)\n",
+		printf("tenant %s: no keys counted yet (is its processor topk or tweet, and has it had lines?)\n",
 		       tenant);
 		return;
 	}
@@ -706,6 +706,46 @@ print_stages(json_t *d)
 }
 
 static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 :
+	       c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/*
+ * /sluice/topk sends keys percent-encoded outside printable ASCII (DPDK's
+ * telemetry cannot carry UTF-8; see telemetry.c): put the real keys back,
+ * for the table and for --json. A key that does not decode to UTF-8 stays
+ * as it came.
+ */
+static void
+decode_topk_keys(json_t *d)
+{
+	json_t *keys = json_object_get(d, "keys");
+
+	for (size_t i = 0; i < json_array_size(keys); i++) {
+		const char *k = json_string_value(json_array_get(keys, i));
+		char out[256];
+		size_t o = 0;
+		json_t *s;
+
+		if (k == NULL)
+			continue;
+		for (; *k != '\0' && o < sizeof(out); k++) {
+			if (k[0] == '%' && hexval(k[1]) >= 0 && hexval(k[2]) >= 0) {
+				out[o++] = (char)(hexval(k[1]) << 4 | hexval(k[2]));
+				k += 2;
+			} else {
+				out[o++] = *k;
+			}
+		}
+		s = json_stringn(out, o);
+		if (s != NULL)
+			json_array_set_new(keys, i, s);
+	}
+}
+
+static int
 run_topk(struct ctl *c, const char *tenant)
 {
 	char cmd[MAX_CMD_LEN];
@@ -715,6 +755,7 @@ run_topk(struct ctl *c, const char *tenant)
 	if ((d = tel_dict(c, cmd)) == NULL)
 		die("'%s' was refused: sluiced has no tenant named '%s' (see 'sluicectl tenants';"
 		    " names are case-sensitive)", cmd, tenant);
+	decode_topk_keys(d);
 	return emit(c, cmd, d, print_topk);
 }
 

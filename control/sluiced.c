@@ -69,33 +69,22 @@ raise_fd_limit(void)
 	}
 }
 
-/* [workers] share_dir unset: look next to the binary (installed, or the build tree), then the system. */
+#ifndef SL_SHARE_DIR
+#define SL_SHARE_DIR "/usr/local/share/sluice"   /* meson passes <prefix>/<datadir>/sluice */
+#endif
+
+/*
+ * [workers] share_dir unset: where `meson install` puts the data files.
+ * Not a guess relative to the binary: a build tree has no share/ of its
+ * own, and a path like <build>/../../share would depend on where the
+ * build folder happens to be (and could name a directory anyone can
+ * write). Run from a build tree, set share_dir to <source>/share/sluice.
+ */
 static void
-resolve_share_dir(struct sl_config *cfg)
+default_share_dir(struct sl_config *cfg)
 {
-	static const char *const rel[] = { "/../share/sluice", "/../../share/sluice" };
-	char exe[SL_PATH_MAX], path[SL_PATH_MAX * 2];
-	ssize_t n;
-
-	if (cfg->share_dir[0] != '\0')
-		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		*strrchr(exe, '/') = '\0';
-		for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-			snprintf(path, sizeof(path), "%s%s/lexicon.tsv", exe, rel[i]);
-			size_t len = strlen(path) - strlen("/lexicon.tsv");
-
-			if (access(path, R_OK) == 0 && len < sizeof(cfg->share_dir)) {
-				memcpy(cfg->share_dir, path, len);
-				cfg->share_dir[len] = '\0';
-				return;
-			}
-		}
-	}
-	snprintf(cfg->share_dir, sizeof(cfg->share_dir), "%s",
-		 access("/usr/local/share/sluice/lexicon.tsv", R_OK) == 0 ? "/usr/local/share/sluice" : "/usr/share/sluice");
+	if (cfg->share_dir[0] == '\0')
+		snprintf(cfg->share_dir, sizeof(cfg->share_dir), "%s", SL_SHARE_DIR);
 }
 
 /* Every tenant's processor: a built-in by name, or a shared object by path. */
@@ -105,7 +94,7 @@ resolve_processors(const struct sl_config *cfg, char *err, size_t errlen)
 	for (uint32_t t = 0; t < cfg->n_tenants; t++) {
 		const char *name = cfg->tenants[t].processor[0] ? cfg->tenants[t].processor : "csv";
 		const struct sl_processor *p = sl_processor_builtin(name);
-		char why[384];
+		char why[768];
 
 		if (p == NULL && name[0] == '/')
 			p = sl_processor_load(name, why, sizeof(why));
@@ -114,6 +103,11 @@ resolve_processors(const struct sl_config *cfg, char *err, size_t errlen)
 				 "simulate or the absolute path of a .so", name);
 		if (p == NULL) {
 			snprintf(err, errlen, "[tenant.%.64s] processor: %.384s", cfg->tenants[t].name, why);
+			return -1;
+		}
+		/* its data files now, not at the first line: a missing lexicon stops the start */
+		if (sl_processor_check_data(p, cfg->share_dir, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "[tenant.%.64s] processor %s", cfg->tenants[t].name, why);
 			return -1;
 		}
 		rt.procs[t] = p;
@@ -154,7 +148,7 @@ main(int argc, char **argv)
 	struct sl_rx_ctx *rx[SL_MAX_RX_LCORES] = { NULL };
 	static struct sl_worker_arg wargs[SL_MAX_WORKERS];
 	struct sl_supervisor *sup = NULL;
-	char err[512];
+	char err[1024];
 	int opt, status = 1;
 
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -186,7 +180,7 @@ main(int argc, char **argv)
 		free(cfg);
 		return 2;
 	}
-	resolve_share_dir(cfg);
+	default_share_dir(cfg);
 	if (resolve_processors(cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "sluiced: %s: %s\n", path, err);
 		free(cfg);

@@ -588,12 +588,38 @@ cmd_workers_kill(const char *cmd __rte_unused, const char *params, struct rte_te
 /* ---- /sluice/topk ------------------------------------------------------ */
 
 /*
- * "/sluice/topk,<tenant name>": the tenant's merged top 10 (topk_view.h).
+ * "/sluice/topk,<tenant name>": the tenant's merged top 10 (topk_view.h):
+ * the keys of a topk tenant, the hashtags of a tweet tenant, each key
+ * percent-encoded outside printable ASCII (topk_key_encode).
  * 22.11 nests at most one level of containers holding scalars, so the
  * entries come as two arrays of the same length, largest count first:
  *   {"tenant": "acme", "n": 2, "keys": ["#a", "#b"], "counts": [12, 7]}
  * An unknown tenant (or none given) is refused: the reply is null.
  */
+/*
+ * A key as sent in the reply. DPDK 22.11's JSON writer cannot carry bytes
+ * outside printable ASCII (it takes them for negative chars: garbage or
+ * nothing comes out), and hashtags are often UTF-8; so those bytes, and
+ * '%' itself, are percent-encoded ("#t%C3%BCrkiye"). sluicectl decodes them.
+ */
+static void
+topk_key_encode(const char *key, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (const unsigned char *k = (const unsigned char *)key; *k != '\0' && o + 4 <= cap; k++) {
+		if (*k < 0x20 || *k >= 0x7f || *k == '%') {
+			out[o++] = '%';
+			out[o++] = hex[*k >> 4];
+			out[o++] = hex[*k & 15];
+		} else {
+			out[o++] = (char)*k;
+		}
+	}
+	out[o] = '\0';
+}
+
 static int
 cmd_topk(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
 {
@@ -621,7 +647,10 @@ cmd_topk(const char *cmd __rte_unused, const char *params, struct rte_tel_data *
 	rte_tel_data_start_array(keys, RTE_TEL_STRING_VAL);
 	rte_tel_data_start_array(counts, RTE_TEL_U64_VAL);
 	for (int i = 0; i < n; i++) {
-		rte_tel_data_add_array_string(keys, top[i].key);
+		char key[SL_TOPK_KEY * 3 + 1];
+
+		topk_key_encode(top[i].key, key, sizeof(key));
+		rte_tel_data_add_array_string(keys, key);
 		rte_tel_data_add_array_u64(counts, top[i].count);
 	}
 	rte_tel_data_start_dict(d);
@@ -697,7 +726,7 @@ static const struct {
 	{ "/sluice/stages", cmd_stages,
 	  "Sluice: TSC cycles spent per stage (rx, split, dispatch, process, persist, persist_io, ack) and lines. No parameters" },
 	{ "/sluice/topk", cmd_topk,
-	  "Sluice: a topk tenant's top 10 keys, merged over the workers. Parameter: tenant name" },
+	  "Sluice: a topk tenant's top 10 keys (a tweet tenant's hashtags), merged over the workers. Parameter: tenant name" },
 };
 
 int

@@ -2,13 +2,12 @@
  * proc_topk.c — the built-in "topk" processor: the most frequent keys of
  * one column (CSV) or one field (NDJSON) of a tenant's lines.
  *
- * Per (worker, tenant) state holds a DPDK rte_member sketch set
- * (RTE_MEMBER_TYPE_SKETCH: a count-min sketch with a min-heap of heavy
- * hitters). rte_member documents no thread safety, which suits us: each
- * worker owns its sketch, and the control plane merges the workers'
- * published top 10s (control/topk_view.h). About once a second, and
- * whenever the worker's input runs dry, the state copies its current top
- * 10 into its snapshot slot (topk.h).
+ * Per (worker, tenant) state holds a top-k sketch (topk_sketch.h: DPDK's
+ * rte_member count-min sketch with a heap of heavy hitters, shared with
+ * the tweet processor's hashtags). About once a second, and whenever the
+ * worker's input runs dry, it copies its current top 10 into its
+ * snapshot slot (topk.h); the control plane merges the workers' slots
+ * (control/topk_view.h).
  *
  * Keys. CSV: column topk_column (1-based), with RFC 4180 quotes honoured
  * ("" inside quotes is one '"'); this processor only finds its column and
@@ -27,54 +26,29 @@
  * SL_R_FIELD, and a line that is not a JSON object is SL_R_JSON, each with
  * a reason text; such a line counts no key at all.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <rte_cycles.h>
-#include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
-#include <rte_member.h>
 
 #include "json.h"
 #include "processor.h"
 #include "split.h"
 #include "topk.h"
+#include "topk_sketch.h"
 
-/*
- * Sketch parameters. error_rate 0.001 gives 4000 columns x 5 rows of
- * 64-bit counters (160 KiB per worker and tenant); a count-min estimate
- * then overshoots the true count by at most e/4000 (~0.07 %) of the keys
- * this worker has seen, with probability 1 - e^-5 (~99.3 %): well under
- * the 1 % that would reorder a top 10. sample_rate 1 counts every key
- * (sampling would make counts of a small stream noisy).
- *
- * The heap keeps more candidates than the 10 we report: counts are
- * re-read from the sketch when reporting, so a deeper heap costs little
- * and keeps keys near rank 10 from being evicted by noise. It must not be
- * a power of two: rte_member sizes its ring of free key slots as
- * rte_align32pow2(top_k), and a ring of 2^n holds only 2^n - 1, so a
- * top_k of 2^n leaves the heap one slot short (and logs an error for
- * every key that would fill it).
- */
-#define TOPK_ERROR_RATE 0.001f
-#define TOPK_HEAP 60u
 #define TOPK_JSON_TOKENS 4096u        /* JSON values per line (a tweet has a few hundred) */
 #define TOPK_LINE_KEYS 256u           /* keys held per line until the line is judged */
-#define TOPK_PUBLISH_MS 1000u         /* how often a busy worker publishes its top 10 */
 
 struct topk_state {
-	struct rte_member_setsum *ss;
-	struct sl_topk_snapshot *slot;
+	struct sl_topk_sketch sk;
 	const struct sl_tenant_conf *tenant;
 	uint32_t column;                  /* CSV: 1-based; 0 = NDJSON field */
 	char sep;                         /* 0 = one key per value */
 	uint32_t max_line;                /* for the oversize detail */
-	uint64_t period_tsc, next_tsc;
-	bool dirty;                       /* counted something since the last publish */
 
 	/* the key being built, zero-padded: rte_member hashes all SL_TOPK_KEY bytes */
 	uint8_t key[SL_TOPK_KEY];
@@ -96,25 +70,7 @@ static void
 keys_commit(struct topk_state *s)
 {
 	for (uint32_t i = 0; i < s->nkeys; i++)
-		rte_member_add(s->ss, s->line_keys[i], 1);
-	if (s->nkeys > 0)
-		s->dirty = true;
-}
-
-/* Length of k[0..len) without a UTF-8 character cut in half at its end. */
-static uint32_t
-utf8_whole(const uint8_t *k, uint32_t len)
-{
-	uint32_t i = len;
-	unsigned need;
-
-	while (i > 0 && (k[i - 1] & 0xc0) == 0x80)
-		i--;
-	if (i == 0)
-		return len;               /* not UTF-8 at all: keep the bytes */
-	uint8_t lead = k[i - 1];
-	need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-	return (i - 1) + need <= len ? len : i - 1;
+		sl_topk_sketch_add(&s->sk, s->line_keys[i]);
 }
 
 static void
@@ -123,7 +79,7 @@ key_end(struct topk_state *s)
 	if (s->klen == 0)
 		return;                   /* empty keys are skipped */
 	if (s->kcut)
-		s->klen = utf8_whole(s->key, s->klen);
+		s->klen = sl_topk_utf8_whole(s->key, s->klen);
 	memset(s->key + s->klen, 0, SL_TOPK_KEY - s->klen);
 	/*
 	 * A line with more keys than we hold commits what it has so far: such
@@ -312,58 +268,6 @@ json_line(struct topk_state *s, const struct sl_line_in *in, struct sl_result *r
 	       json_type_name(s->toks[v].type));
 }
 
-/* ---- publishing -------------------------------------------------------- */
-
-/* Is a ranked before b? Larger count first, then by key so the order is stable. */
-static bool
-ranks_before(const struct sl_topk_entry *a, const struct sl_topk_entry *b)
-{
-	if (a->count != b->count)
-		return a->count > b->count;
-	return strcmp(a->key, b->key) < 0;
-}
-
-static void
-publish(struct topk_state *s)
-{
-	void *keys[TOPK_HEAP];
-	uint64_t counts[TOPK_HEAP];
-	struct sl_topk_entry best[SL_TOPK_N];
-	uint32_t nb = 0;
-	int n = rte_member_report_heavyhitter(s->ss, keys, counts);
-
-	/*
-	 * The report holds every key of the heap with its count re-read
-	 * from the sketch. Rank it ourselves (insertion into the top 10):
-	 * the 22.11 heap may hand its keys over in heap order rather than
-	 * sorted, and we want a stable order for equal counts.
-	 */
-	for (int i = 0; i < n; i++) {
-		struct sl_topk_entry e;
-		uint32_t j;
-
-		memcpy(e.key, keys[i], SL_TOPK_KEY);
-		e.key[SL_TOPK_KEY - 1] = '\0';
-		e.count = counts[i];
-		for (j = 0; j < nb; j++)
-			if (strcmp(best[j].key, e.key) == 0)
-				break;
-		if (j < nb)
-			continue;                 /* never report a key twice */
-		if (nb == SL_TOPK_N && !ranks_before(&e, &best[nb - 1]))
-			continue;
-		j = nb < SL_TOPK_N ? nb++ : nb - 1;
-		while (j > 0 && ranks_before(&e, &best[j - 1])) {
-			best[j] = best[j - 1];
-			j--;
-		}
-		best[j] = e;
-	}
-	sl_topk_publish(s->slot, best, nb);
-	s->dirty = false;
-	s->next_tsc = rte_get_tsc_cycles() + s->period_tsc;
-}
-
 /* ---- the processor ----------------------------------------------------- */
 
 static void
@@ -373,7 +277,7 @@ topk_fini(void *state)
 
 	if (s == NULL)
 		return;
-	rte_member_free(s->ss);
+	sl_topk_sketch_fini(&s->sk);
 	rte_free(s->scratch);
 	rte_free(s);
 }
@@ -381,11 +285,8 @@ topk_fini(void *state)
 static void *
 topk_init(const struct sl_proc_env *env)
 {
-	static uint32_t generation;       /* sketch names must be unique, restarts included */
 	const struct sl_tenant_conf *t = env->tenant;
-	struct rte_member_parameters p;
 	struct topk_state *s;
-	char name[RTE_MEMBER_NAMESIZE];
 	int socket = (int)rte_socket_id();
 
 	if (t->topk_column == 0 && t->topk_field[0] == '\0') {
@@ -393,8 +294,7 @@ topk_init(const struct sl_proc_env *env)
 			 "(a 1-based CSV column) or topk_field = NAME (an NDJSON member)", t->name);
 		return NULL;
 	}
-	struct sl_topk_snapshot *slot = sl_topk_slot(env->worker, env->tenant_index);
-	if (slot == NULL) {
+	if (sl_topk_slot(env->worker, env->tenant_index) == NULL) {
 		snprintf(env->err, env->errlen, "tenant %s: no topk snapshot slot for worker %u, "
 			 "tenant %u: sluiced must call sl_topk_area_create() before starting workers",
 			 t->name, env->worker, (unsigned)env->tenant_index);
@@ -414,35 +314,13 @@ topk_init(const struct sl_proc_env *env)
 		topk_fini(s);
 		return NULL;
 	}
-
-	snprintf(name, sizeof(name), "tk%u_%u_%u", env->worker, (unsigned)env->tenant_index,
-		 __atomic_fetch_add(&generation, 1, __ATOMIC_RELAXED));
-	memset(&p, 0, sizeof(p));
-	p.name = name;
-	p.type = RTE_MEMBER_TYPE_SKETCH;
-	p.key_len = SL_TOPK_KEY;
-	p.top_k = TOPK_HEAP;
-	p.error_rate = TOPK_ERROR_RATE;
-	p.sample_rate = 1.0f;
-	p.prim_hash_seed = 0x51u;          /* the sketch draws its row seeds itself; */
-	p.sec_hash_seed = 0x1ceu;          /* these only have to differ */
-	p.socket_id = socket;
-	s->ss = rte_member_create(&p);
-	if (s->ss == NULL) {
-		snprintf(env->err, env->errlen, "tenant %s: cannot create the topk sketch of worker %u: "
-			 "%s (rte_member_create needs ~%u KiB of hugepage memory)", t->name,
-			 env->worker, rte_strerror(rte_errno),
-			 (unsigned)(4.0f / TOPK_ERROR_RATE * 5 * 8 / 1024));
+	if (sl_topk_sketch_init(&s->sk, env) != 0) {
 		topk_fini(s);
 		return NULL;
 	}
-
-	s->slot = slot;
 	s->tenant = t;
 	s->column = t->topk_column;
 	s->sep = t->topk_separator;
-	s->period_tsc = rte_get_tsc_hz() / 1000 * TOPK_PUBLISH_MS;
-	s->next_tsc = rte_get_tsc_cycles() + s->period_tsc;
 	return s;
 }
 
@@ -484,8 +362,7 @@ topk_process(void *state, const struct sl_line_in *in, struct sl_result *res,
 		keys_commit(s);
 	}
 	s->nkeys = 0;
-	if (s->dirty && rte_get_tsc_cycles() >= s->next_tsc)
-		publish(s);
+	sl_topk_sketch_tick(&s->sk);
 	return SL_PROC_DONE;
 }
 
@@ -495,8 +372,7 @@ topk_flush(void *state)
 {
 	struct topk_state *s = state;
 
-	if (s->dirty)
-		publish(s);
+	sl_topk_sketch_flush(&s->sk);
 }
 
 const struct sl_processor sl_proc_topk = {

@@ -34,7 +34,22 @@
  *
  * The lexicon is share_dir/lexicon.tsv (see the file for its format and
  * license), loaded at init into a sorted array per worker and searched
- * by binary search: no locks, no allocation per line.
+ * by binary search: no locks, no allocation per line. sl_tweet_check_data()
+ * reads it the same way for sluiced --check-config and sluiced's start,
+ * so a missing or broken lexicon stops sluiced instead of failing every
+ * line.
+ *
+ * Hashtags. Every ok line counts the hashtags of the tweet it carries in
+ * the tenant's top-k (topk_sketch.h, the machinery of the topk processor:
+ * sluicectl topk, /v1/topk/<tenant>): for a retweet, those of the
+ * original (the innermost retweeted_status), since a retweet's own text
+ * is a copy ("RT @user: ...", often cut short). They are the text of each
+ * element of the tweet's entities.hashtags when that member is present
+ * (an array of objects with a string "text"; anything else there is
+ * SL_R_FIELD), else the hashtags found in its text (hashtag.h: what a
+ * hashtag character is, case folding). Keys are '#' + the folded text. A
+ * line counts each key once, at most TWEET_TAGS distinct keys; a line
+ * that is not ok counts nothing.
  */
 #include <errno.h>
 #include <math.h>
@@ -42,14 +57,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtag.h"
 #include "json.h"
 #include "processor.h"
 #include "split.h"
+#include "topk_sketch.h"
 
 #define LEX_WORD_MAX 31
 #define LEX_MAX_ENTRIES 65536
 #define MAX_CHAIN 4                     /* a tweet and up to 3 nested retweets */
 #define TWEET_TOKENS (16u * 1024u)      /* enough for any line that fits a batch */
+#define TWEET_TAGS 64u                  /* distinct hashtags counted per line (a tweet has far fewer) */
 
 struct lex_entry {
 	char word[LEX_WORD_MAX + 1];
@@ -59,8 +77,12 @@ struct lex_entry {
 struct tweet_state {
 	struct lex_entry *lex;
 	uint32_t n_lex;
+	struct sl_topk_sketch tags;         /* hashtag counts of this (worker, tenant) */
+	uint32_t n_line_tags;               /* distinct keys of the current line */
+	uint8_t line_tags[TWEET_TAGS][SL_TOPK_KEY];
 	struct sl_json_tok toks[TWEET_TOKENS];
-	char text[32u * 1024u];             /* an unescaped text */
+	int text_len;                       /* of text[], -1 if it could not be unescaped */
+	char text[32u * 1024u];             /* an unescaped text: the last tweet emitted */
 	char rec[2048];                     /* one record being built */
 };
 
@@ -70,6 +92,7 @@ struct tweet {
 	int id, text, user, user_id, screen_name;
 	int64_t followers, favorites, retweets;
 	int retweet_of;                     /* the retweeted_status object, or -1 */
+	int hashtags;                       /* the entities.hashtags array, or -1 */
 };
 
 /* ---- the lexicon ------------------------------------------------------- */
@@ -88,14 +111,16 @@ static int lex_load(struct tweet_state *st, const struct sl_proc_env *env)
 
 	if (env->share_dir == NULL || env->share_dir[0] == '\0') {
 		snprintf(env->err, env->errlen,
-			 "tweet: no share directory for lexicon.tsv; expected [workers] share_dir or an installed share/sluice");
+			 "tweet: no share directory for lexicon.tsv; set [workers] share_dir to the directory "
+			 "that holds it (share/sluice in the source, <prefix>/share/sluice installed)");
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/lexicon.tsv", env->share_dir);
 	f = fopen(path, "r");
 	if (f == NULL) {
-		snprintf(env->err, env->errlen, "tweet: cannot open %s: %s; expected the lexicon shipped in share/sluice",
-			 path, strerror(errno));
+		snprintf(env->err, env->errlen, "tweet: cannot open %s: %s; set [workers] share_dir to the "
+			 "directory that holds lexicon.tsv (share/sluice in the source, <prefix>/share/sluice "
+			 "installed)", path, strerror(errno));
 		return -1;
 	}
 	uint32_t cap = 512;
@@ -252,6 +277,39 @@ static int get_id(const char *s, const struct sl_json_tok *toks, int obj)
 	return -1;
 }
 
+/*
+ * entities.hashtags, when present: an array of objects with a string
+ * "text". *arr = the array, or -1 when entities or hashtags is absent or
+ * null (the text is searched instead).
+ */
+static int get_hashtags(const char *s, const struct sl_json_tok *toks, int obj, int *arr,
+			struct field_err *fe)
+{
+	int ent = sl_json_get(s, toks, obj, "entities"), ht, e;
+
+	*arr = -1;
+	if (ent < 0 || toks[ent].type == SL_JSON_NULL)
+		return 0;
+	if (toks[ent].type != SL_JSON_OBJECT) {
+		fe->fmt = "field '%s' is not an object";
+		fe->name = "entities";
+		return -1;
+	}
+	ht = sl_json_get(s, toks, ent, "hashtags");
+	if (ht < 0 || toks[ht].type == SL_JSON_NULL)
+		return 0;
+	fe->fmt = "field '%s' is not an array of objects with a string 'text'";
+	fe->name = "entities.hashtags";
+	if (toks[ht].type != SL_JSON_ARRAY)
+		return -1;
+	e = sl_json_first(toks, ht);
+	for (uint32_t k = 0; k < toks[ht].size; k++, e = sl_json_next(toks, e))
+		if (toks[e].type != SL_JSON_OBJECT || !is_type(toks, sl_json_get(s, toks, e, "text"), SL_JSON_STRING))
+			return -1;
+	*arr = ht;
+	return 0;
+}
+
 #define MISSING(n) do { fe->fmt = "missing field '%s'"; fe->name = (n); return -1; } while (0)
 
 static int extract(const char *s, const struct sl_json_tok *toks, int obj, struct tweet *t,
@@ -290,7 +348,7 @@ static int extract(const char *s, const struct sl_json_tok *toks, int obj, struc
 		fe->name = "retweeted_status";
 		return -1;
 	}
-	return 0;
+	return get_hashtags(s, toks, obj, &t->hashtags, fe);
 }
 
 /* ---- writing ----------------------------------------------------------- */
@@ -320,6 +378,8 @@ static int emit(struct tweet_state *st, const char *s, const struct tweet *t, st
 	}
 	int tl = sl_json_unescape(s, &toks[t->text], st->text, sizeof(st->text));
 	double sent = tl < 0 ? 0.0 : sentiment(st, st->text, (size_t)tl);
+
+	st->text_len = tl;
 	if (t->followers == 0)
 		strcpy(eng, "null");
 	else
@@ -339,6 +399,58 @@ static int emit(struct tweet_state *st, const char *s, const struct tweet *t, st
 	return 0;
 }
 
+/* ---- hashtags ------------------------------------------------------------- */
+
+/* One hashtag of the current line: keep its key unless the line has it already. */
+static void line_tag(struct tweet_state *st, const char *tag, size_t len)
+{
+	uint8_t key[SL_TOPK_KEY];
+
+	if (len == 0)
+		return;
+	sl_hashtag_key(tag, len, key);
+	for (uint32_t i = 0; i < st->n_line_tags; i++)
+		if (memcmp(st->line_tags[i], key, SL_TOPK_KEY) == 0)
+			return;
+	if (st->n_line_tags < TWEET_TAGS)
+		memcpy(st->line_tags[st->n_line_tags++], key, SL_TOPK_KEY);
+}
+
+static void found_tag(const char *tag, size_t len, void *arg)
+{
+	line_tag(arg, tag, len);
+}
+
+/*
+ * The hashtags of tweet t, which was emitted last (st->text holds its
+ * unescaped text): from entities.hashtags, else from the text.
+ */
+static void collect_tags(struct tweet_state *st, const char *s, const struct tweet *t)
+{
+	const struct sl_json_tok *toks = st->toks;
+
+	st->n_line_tags = 0;
+	if (t->hashtags < 0) {
+		if (st->text_len > 0)
+			sl_hashtags_scan(st->text, (size_t)st->text_len, found_tag, st);
+		return;
+	}
+	/* st->text is free now: it holds the decoded text of one entity at a time */
+	int e = sl_json_first(toks, t->hashtags);
+	for (uint32_t k = 0; k < toks[t->hashtags].size; k++, e = sl_json_next(toks, e)) {
+		const struct sl_json_tok *x = &toks[sl_json_get(s, toks, e, "text")];
+		int n;
+
+		if (!x->escaped) {
+			line_tag(st, s + x->start, x->end - x->start);
+			continue;
+		}
+		n = sl_json_unescape(s, x, st->text, sizeof(st->text));
+		if (n > 0)
+			line_tag(st, st->text, (size_t)n);
+	}
+}
+
 /* ---- the processor table ------------------------------------------------- */
 
 static void *tweet_init(const struct sl_proc_env *env)
@@ -349,12 +461,28 @@ static void *tweet_init(const struct sl_proc_env *env)
 		snprintf(env->err, env->errlen, "tweet: out of memory for the per-worker state");
 		return NULL;
 	}
-	if (lex_load(st, env) != 0) {
+	if (lex_load(st, env) != 0 || sl_topk_sketch_init(&st->tags, env) != 0) {
 		free(st->lex);
 		free(st);
 		return NULL;
 	}
 	return st;
+}
+
+int sl_tweet_check_data(const char *share_dir, char *err, size_t errlen)
+{
+	struct sl_proc_env env = { .share_dir = share_dir, .err = err, .errlen = errlen };
+	struct tweet_state *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (st == NULL) {
+		snprintf(err, errlen, "tweet: out of memory checking the lexicon");
+		return -1;
+	}
+	rc = lex_load(st, &env);
+	free(st->lex);
+	free(st);
+	return rc;
 }
 
 static void error_record(struct sl_result *res, struct sl_rec_out *out, uint16_t reason,
@@ -419,10 +547,23 @@ static enum sl_proc_rc tweet_process(void *state, const struct sl_line_in *in, s
 	for (unsigned i = 0; i < n_chain; i++) {
 		if (emit(st, in->data, &chain[i], out) != 0) {
 			out->overflow = 1;      /* the worker reports SL_R_OUTPUT */
-			break;
+			return SL_PROC_DONE;
 		}
 	}
+	/* the line is ok: count the hashtags of the tweet it carries (the original of a retweet) */
+	collect_tags(st, in->data, &chain[n_chain - 1]);
+	for (uint32_t i = 0; i < st->n_line_tags; i++)
+		sl_topk_sketch_add(&st->tags, st->line_tags[i]);
+	sl_topk_sketch_tick(&st->tags);
 	return SL_PROC_DONE;
+}
+
+/* The input ran dry: show the hashtags counted so far now rather than in a second. */
+static void tweet_flush(void *state)
+{
+	struct tweet_state *st = state;
+
+	sl_topk_sketch_flush(&st->tags);
 }
 
 static void tweet_fini(void *state)
@@ -431,6 +572,7 @@ static void tweet_fini(void *state)
 
 	if (st == NULL)
 		return;
+	sl_topk_sketch_fini(&st->tags);
 	free(st->lex);
 	free(st);
 }
@@ -442,6 +584,6 @@ const struct sl_processor sl_proc_tweet = {
 	.init = tweet_init,
 	.process = tweet_process,
 	.poll = NULL,
-	.flush = NULL,
+	.flush = tweet_flush,
 	.fini = tweet_fini,
 };

@@ -131,6 +131,19 @@ extern const struct sl_processor sl_proc_simulate;  /* long work with a configur
 /* The built-in of that name, or NULL. */
 const struct sl_processor *sl_processor_builtin(const char *name);
 
+/*
+ * Before any worker runs (sluiced --check-config, and sluiced's start):
+ * check that the data files processor p will read at init are there,
+ * readable and well-formed, so that a missing one stops sluiced with the
+ * key to set instead of failing every line. 0, or -1 with the reason in
+ * err (the path tried and the config key). Processors without data files
+ * (external ones included) pass.
+ */
+int sl_processor_check_data(const struct sl_processor *p, const char *share_dir, char *err, size_t errlen);
+
+/* The tweet processor's part of it: share_dir/lexicon.tsv (proc_tweet.c). */
+int sl_tweet_check_data(const char *share_dir, char *err, size_t errlen);
+
 /* Load an external processor (dlopen); NULL with the reason in err (path, ABI versions). */
 const struct sl_processor *sl_processor_load(const char *path, char *err, size_t errlen);
 

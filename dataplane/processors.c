@@ -24,6 +24,14 @@ const struct sl_processor *sl_processor_builtin(const char *name)
 	return NULL;
 }
 
+int
+sl_processor_check_data(const struct sl_processor *p, const char *share_dir, char *err, size_t errlen)
+{
+	if (p == &sl_proc_tweet)
+		return sl_tweet_check_data(share_dir, err, errlen);
+	return 0;
+}
+
 void
 sl_line_fail(struct sl_result *res, struct sl_rec_out *out, uint16_t reason, uint32_t detail,
 	     const char *fmt, ...)

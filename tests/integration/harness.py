@@ -2,12 +2,19 @@
 + veth), a sluiced started on net_af_packet with a config written for the
 test, websocket subscribers, documents with known per-line verdicts, and
 the checks every test repeats. Everything a test starts is recorded here
-and ended by pid in cleanup(), whatever happened."""
+and ended by pid in cleanup(), whatever happened.
+
+Paths: the build folder (BUILD) and the source root (SRC) are what meson
+passes; nothing here assumes where one lies relative to the other. Data
+files come from SRC (every config sets [workers] share_dir to
+SRC/share/sluice), programs from BUILD."""
+import base64
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -23,6 +30,21 @@ def setup_paths(build, src):
 
 def tool(*parts):
     return os.path.join(BUILD, *parts)
+
+
+def share_dir():
+    """The shipped data files (the tweet lexicon), from the source tree."""
+    return os.path.abspath(os.path.join(SRC, "share", "sluice"))
+
+
+def with_share_dir(extra):
+    """extra (text that follows [dataplane]) with [workers] share_dir set, unless it sets it."""
+    if "share_dir" in extra:
+        return extra
+    line = f"share_dir = {share_dir()}\n"
+    if "[workers]\n" in extra:
+        return extra.replace("[workers]\n", "[workers]\n" + line, 1)
+    return extra + "\n[workers]\n" + line
 
 
 class Checks:
@@ -94,6 +116,7 @@ class TestHost:
         self.log_mark = 0
         self.log_path = os.path.join(self.work, "sluiced.log")
         vdev = f"net_af_packet0,iface={self.ifc}" + (f",qpairs={rx_lcores}" if rx_lcores > 1 else "")
+        extra_dataplane = with_share_dir(extra_dataplane)
         self.conf = os.path.join(self.work, "sluice.conf")
         with open(self.conf, "w") as f:
             f.write(f"[dataplane]\nvdev = {vdev}\nip = {APPLIANCE_IP}\nudp_port = {SLP_PORT}\n"
@@ -156,13 +179,28 @@ class TestHost:
             doc = next(iter(doc.values()))
         return r.returncode, doc if isinstance(doc, dict) else {}
 
-    def stop(self, timeout=20):
+    def stop(self, timeout=120):
+        """SIGTERM, and sluiced's exit status. The bound is generous: on a loaded machine a clean
+        stop (drain, last sync, closing connections) can take many seconds; one that does not end
+        at all returns None, after printing where each thread of sluiced waits."""
         if self.daemon is None or self.daemon.poll() is not None:
             return self.daemon.returncode if self.daemon else None
         self.daemon.send_signal(signal.SIGTERM)
+        t0 = time.time()
         try:
-            return self.daemon.wait(timeout=timeout)
+            rc = self.daemon.wait(timeout=timeout)
+            if time.time() - t0 > 5:
+                print(f"# sluiced took {time.time() - t0:.1f} s to stop (load {os.getloadavg()[0]:.1f})", flush=True)
+            return rc
         except subprocess.TimeoutExpired:
+            print(f"sluiced (pid {self.daemon.pid}) still running {timeout} s after SIGTERM; its threads:")
+            task = f"/proc/{self.daemon.pid}/task"
+            for tid in sorted(os.listdir(task)) if os.path.isdir(task) else []:
+                try:
+                    with open(f"{task}/{tid}/comm") as f, open(f"{task}/{tid}/wchan") as g:
+                        print(f"  {tid} {f.read().strip()} waits in {g.read().strip() or '(running)'}")
+                except OSError:
+                    pass
             return None
 
     def cleanup(self, keep):
@@ -315,3 +353,55 @@ def finish_documents(check, host, tenant, docs, subs, senders, what, rev=1, resu
         check_doc_acks(check, d, s, tenant, d, rev, docs[d][1])
         if results:
             check_results_file(check, d, host.data_dir, tenant, d, rev, docs[d][1])
+
+
+def ws_messages(port, path, token, count, timeout=15):
+    """A minimal websocket client for endpoints sluice-ws does not speak (/v1/topk):
+    (HTTP status, the first `count` text messages, or fewer if the server closed or
+    `timeout` passed)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    end = time.time() + timeout
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                   f"Authorization: Bearer {token}\r\n\r\n").encode())
+        buf = b""
+
+        def need(n):
+            nonlocal buf
+            while len(buf) < n:
+                s.settimeout(max(0.1, end - time.time()))
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise EOFError
+                buf += chunk
+
+        while b"\r\n\r\n" not in buf:
+            need(len(buf) + 1)
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        status = int(head.split()[1])
+        msgs = []
+        if status != 101:
+            return status, msgs
+        try:
+            while len(msgs) < count and time.time() < end:
+                need(2)
+                op, n, off = buf[0] & 0x0F, buf[1] & 0x7F, 2
+                if n == 126:
+                    need(4)
+                    n, off = struct.unpack(">H", buf[2:4])[0], 4
+                elif n == 127:
+                    need(10)
+                    n, off = struct.unpack(">Q", buf[2:10])[0], 10
+                need(off + n)           # the server never masks its frames
+                payload, buf = buf[off:off + n], buf[off + n:]
+                if op == 1:
+                    msgs.append(payload.decode())
+                elif op == 8:
+                    break
+        except (EOFError, socket.timeout):
+            pass
+        return status, msgs
+    finally:
+        s.close()

@@ -1,20 +1,28 @@
 #!/usr/bin/env python3
 """Each processor on real-looking input, through the whole appliance:
 csv with a schema (tests/fixtures/orders.csv), tweets with retweets
-(tests/fixtures/tweets.ndjson), top-k of hashtags on a skewed stream, and
-an external processor loaded from a shared object built by meson.
+(tests/fixtures/tweets.ndjson), the top hashtags of a tweet stream, top-k
+of hashtags on a skewed stream, and an external processor loaded from a
+shared object built by meson.
 
 Checks the ACKs (exactly once, right verdicts), the result files (in line
 order, one result per line), the per-stream record files (normalized
-records, tweets, users) and sluicectl topk.
+records, tweets, users), sluicectl topk and /v1/topk/<tenant>; and, before
+the appliance starts, that a tweet tenant whose lexicon is missing makes
+sluiced --check-config fail, and sluiced refuse to start, naming
+[workers] share_dir and the path it tried.
 
 usage: processors.py BUILD_DIR SOURCE_DIR
 """
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -22,12 +30,14 @@ import harness as h  # noqa: E402
 BUILD, SRC = sys.argv[1], sys.argv[2]
 h.setup_paths(BUILD, SRC)
 TOKENS = {"orders": "orders-proc-token-0123456789", "social": "social-proc-token-0123456789",
-          "tags": "tags-proc-token-0123456789", "upper": "upper-proc-token-0123456789"}
+          "tags": "tags-proc-token-0123456789", "upper": "upper-proc-token-0123456789",
+          "hashtags": "hashtags-proc-token-0123456789"}
 with open(os.path.join(SRC, "tests", "fixtures", "orders.schema")) as f:
     SCHEMA = [l.strip() for l in f if l.startswith("schema")][0]
 PER_TENANT = {
     "orders": SCHEMA + "\ncolumns = 6\n",
     "social": "processor = tweet\ncolumns = 0\n",
+    "hashtags": "processor = tweet\ncolumns = 0\n",
     "tags": "processor = topk\ntopk_column = 2\ntopk_separator = \" \"\ncolumns = 0\n",
     "upper": f"processor = {os.path.abspath(os.path.join(BUILD, 'dataplane', 'external', 'sluice-proc-upper.so'))}\n"
              "columns = 0\n",
@@ -45,10 +55,93 @@ def read_jsonl(path):
     return h.read_results(path)
 
 
-def main():
-    host = h.TestHost("proc", TOKENS, per_tenant=PER_TENANT,
-                      extra_dataplane=f"\n[workers]\nshare_dir = {os.path.abspath(os.path.join(SRC, 'share', 'sluice'))}\n")
+def sluicectl_topk(host, tenant):
+    """(exit status, [(key, count), ...]) from sluicectl topk's table."""
+    r = h.run([h.tool("control", "sluicectl"), "--prefix", host.prefix, "topk", tenant])
+    rows = [l.split() for l in r.stdout.splitlines() if l.strip()[:1].isdigit()]
+    return r.returncode, [(p[1], int(p[2])) for p in rows if len(p) >= 3], r.stdout + r.stderr
+
+
+def wait_topk(host, tenant, done, timeout=30):
+    """sluicectl topk until done(rows) holds (workers publish each second and when idle); the last reading."""
+    end = time.time() + timeout
+    while True:
+        rc, rows, text = sluicectl_topk(host, tenant)
+        if (rc == 0 and done(rows)) or time.time() >= end:
+            return rc, rows, text
+        time.sleep(0.2)
+
+
+def tweet(i, text, hashtags=None, rt=None, user=True):
+    t = {"id_str": str(9000 + i), "text": text, "favorite_count": 1, "retweet_count": 0}
+    if user:
+        t["user"] = {"id_str": str(100 + i % 7), "screen_name": f"u{i % 7}", "followers_count": 10}
+    if hashtags is not None:
+        t["entities"] = {"hashtags": [{"text": x, "indices": [0, 1]} for x in hashtags]}
+    if rt is not None:
+        t["retweeted_status"] = rt
+    return t
+
+
+def hashtag_stream():
+    """A tweet stream whose top hashtags are known exactly: (lines, [(key, count)] largest first, statuses).
+    Fewer than 10 distinct keys, so every worker's top 10 holds all of them and the merge is exact."""
+    lines = []
+    for i in range(120):            # from the text, any case, once per tweet however often written
+        lines.append(tweet(i, ["#Alpha and #ALPHA", "#alpha!", "(#aLpHa) &#39;s #2024"][i % 3]))
+    for i in range(90):             # from entities.hashtags, which win over the text
+        lines.append(tweet(i, "#notcounted here", hashtags=["Beta"]))
+    for i in range(60):             # retweets: the original's hashtags, not the retweet's copy
+        lines.append(tweet(i, "RT @o: #outer", rt=tweet(1000 + i, "#Gamma", hashtags=["gamma"])))
+    for i in range(40):
+        lines.append(tweet(i, "#delta #Delta #DELTA", hashtags=None))
+    for i in range(25):             # a full-width number sign
+        lines.append(tweet(i, "\uff03epsilon"))
+    for i in range(15):             # case folding beyond ASCII
+        lines.append(tweet(i, "#T\u00fcrkiye" if i % 2 else "#T\u00dcRKIYE"))
+    for i in range(10):
+        lines.append(tweet(i, "x", hashtags=["zeta", "Zeta"]))
+    bad = [tweet(i, "#bad " * 3, user=False) for i in range(150)]     # not ok: counted nowhere
+    rng = random.Random(11)
+    docs = [json.dumps(t, ensure_ascii=True) for t in lines + bad]
+    rng.shuffle(docs)
+    docs += ['{"id_str": "1", "text": "#bad']                         # not JSON
+    status = {i + 1: ("error" if '"#bad' in d else "ok") for i, d in enumerate(docs)}
+    want = [("#alpha", 120), ("#beta", 90), ("#gamma", 60), ("#delta", 40), ("#epsilon", 25),
+            ("#t\u00fcrkiye", 15), ("#zeta", 10)]
+    return docs, want, status
+
+
+def missing_lexicon(host):
+    """A tweet tenant whose share_dir has no lexicon: refused at --check-config and at start."""
+    empty = tempfile.mkdtemp(prefix="sluice-noshare-")
+    conf = os.path.join(host.work, "noshare.conf")
     try:
+        with open(host.conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(re.sub(r"share_dir = [^\n]*", f"share_dir = {empty}", text))
+        want = ["[tenant.social] processor tweet", f"{empty}/lexicon.tsv", "[workers] share_dir"]
+        r = h.run([h.tool("control", "sluiced"), "-c", conf, "--check-config"])
+        check("--check-config fails when a tweet tenant's lexicon is missing, naming [workers] share_dir "
+              "and the path tried", r.returncode == 2 and all(w in r.stderr for w in want), r.stdout + r.stderr)
+        p = host.popen([h.tool("control", "sluiced"), "-c", conf], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+        try:
+            out, _ = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:     # it started after all: stop it, the check fails
+            p.kill()
+            out, _ = p.communicate()
+        check("sluiced refuses to start when a tweet tenant's lexicon is missing, with the same message",
+              p.returncode == 2 and "sluiced: ready" not in out and all(w in out for w in want), out[-1500:])
+    finally:
+        shutil.rmtree(empty, ignore_errors=True)
+
+
+def main():
+    host = h.TestHost("proc", TOKENS, per_tenant=PER_TENANT)      # share_dir: SRC/share/sluice (harness)
+    try:
+        missing_lexicon(host)
         r = host.net_up()
         if not check("test host namespace created", r.returncode == 0, r.stderr):
             return
@@ -124,15 +217,38 @@ def main():
             f.writelines(lines)
         r = send_file(host, "tags", "feed", path)
         check("tag stream sent", r.returncode == 0, r.stdout + r.stderr)
-        # the view refreshes every second
-        import time
-        time.sleep(2.5)
-        r = h.run([h.tool("control", "sluicectl"), "--prefix", host.prefix, "topk", "tags"])
-        out = r.stdout
-        top_lines = [l.split() for l in out.splitlines() if l.strip()[:1].isdigit()]
-        keys = [p[1] for p in top_lines if len(p) >= 3]
-        check("sluicectl topk shows the top 10", r.returncode == 0 and len(keys) == 10, out + r.stderr)
+        # workers publish when their input runs dry (and each second): wait for it, bounded
+        rc, rows, out = wait_topk(host, "tags", lambda rows: len(rows) == 10 and
+                                  [k for k, _ in rows[:3]] == ["#t1", "#t2", "#t3"])
+        keys = [k for k, _ in rows]
+        check("sluicectl topk shows the top 10", rc == 0 and len(keys) == 10, out)
         check("topk: the three most frequent hashtags come first", keys[:3] == ["#t1", "#t2", "#t3"], str(keys))
+
+        # --- the top hashtags of a tweet stream (processor tweet, no topk configuration) ----
+        docs, want, status = hashtag_stream()
+        path = os.path.join(host.work, "hashtags.ndjson")
+        with open(path, "w") as f:
+            f.write("\n".join(docs) + "\n")
+        sub = h.Subscriber(host, "hashtags", "stream", 1)
+        sub.wait_subscribed()
+        r = send_file(host, "hashtags", "stream", path)
+        check("hashtag tweet stream sent", r.returncode == 0, r.stdout + r.stderr)
+        sub.wait(timeout=30)
+        h.check_doc_acks(check, "hashtags", sub, "hashtags", "stream", 1, status)
+        rc, rows, out = wait_topk(host, "hashtags", lambda rows: rows == want)
+        check("tweet: sluicectl topk shows the stream's hashtags with their exact counts, largest first "
+              "(entities or text, case-folded, once per tweet, a retweet's original's, ok lines only)",
+              rc == 0 and rows == want, f"got {rows}, want {want}: {out}")
+        rc, j = host.sluicectl("topk hashtags")
+        check("tweet: sluicectl --json topk gives the keys as they are (UTF-8 too), with their counts",
+              rc == 0 and list(zip(j.get("keys", []), j.get("counts", []))) == want, json.dumps(j, ensure_ascii=False))
+        status_code, msgs = h.ws_messages(host.ws_port, "/v1/topk/hashtags", TOKENS["hashtags"], 2)
+        top = json.loads(msgs[1]).get("top") if len(msgs) == 2 else None
+        check("tweet: /v1/topk/<tenant> sends the same top hashtags",
+              status_code == 101 and json.loads(msgs[0]) == {"type": "subscribed", "tenant": "hashtags"}
+              and [(e["key"], e["count"]) for e in top or []] == want, f"{status_code} {msgs}")
+        status_code, msgs = h.ws_messages(host.ws_port, "/v1/topk/hashtags", TOKENS["social"], 1)
+        check("tweet: /v1/topk/<tenant> refuses another tenant's token", status_code == 403, f"{status_code} {msgs}")
 
         # --- an external processor (shared object) ------------------------------------------
         path = os.path.join(host.work, "upper.csv")

@@ -165,19 +165,19 @@ def main():
               rc == 0 and not acks_of(msgs, "done") and [m["type"] for m in msgs] == ["subscribed", "summary"],
               json.dumps(msgs)[:300])
 
-        s = ReplaySub(host, "done", "norev", frm=1, rev=9, summaries=0, timeout=2)
+        s = ReplaySub(host, "done", "norev", frm=1, rev=9, summaries=0, timeout=5)
         rc = s.wait()
         msgs = s.messages()
         check("a revision without results file: greeting only, subscription stays live",
               rc == 0 and [m.get("type") for m in msgs] == ["subscribed"] and msgs[0].get("rev") == 9,
               json.dumps(msgs)[:300] + s.stderr())
-        s = ReplaySub(host, "never-sent", "nodoc", frm=1, summaries=0, timeout=2)
+        s = ReplaySub(host, "never-sent", "nodoc", frm=1, summaries=0, timeout=5)
         rc = s.wait()
         msgs = s.messages()
         check("a document never sent: rev 0, greeting only",
               rc == 0 and [m.get("type") for m in msgs] == ["subscribed"] and msgs[0].get("rev") == 0,
               json.dumps(msgs)[:300] + s.stderr())
-        s = ReplaySub(host, "done", "live", summaries=0, timeout=2)
+        s = ReplaySub(host, "done", "live", summaries=0, timeout=5)
         s.wait()
         msgs = s.messages()
         check("without from: live only, greeting unchanged",

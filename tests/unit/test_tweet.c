@@ -1,11 +1,15 @@
 /*
  * test_tweet.c — the JSON processors: tweet (proc_tweet.c, with the
- * shipped lexicon) and ndjson (proc_ndjson.c).
+ * shipped lexicon, and its hashtag top-k: hashtag.c, topk_sketch.c) and
+ * ndjson (proc_ndjson.c).
  *
  * The lexicon is found through $SLUICE_SRC (the source root) +
  * /share/sluice, and the fixture tests/fixtures/tweets.ndjson is run
  * line by line the way a worker would, checking each line's verdict and
  * the tweet and user records it produces.
+ *
+ * Needs EAL (the hashtag sketch is an rte_member in DPDK memory): started
+ * with --no-huge --no-shconf and a file prefix of its own, as test_topk.
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,9 +18,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
+#include <rte_common.h>
+#include <rte_eal.h>
+
+#include "control/topk_view.h"
+#include "dataplane/hashtag.h"
 #include "dataplane/json.h"
 #include "dataplane/processor.h"
 #include "dataplane/split.h"
+#include "dataplane/topk.h"
 
 #include "check.h"
 
@@ -29,14 +41,23 @@ static struct sl_rec_ref out_rec[SL_RESULT_RECS];
 static struct sl_rec_out out;
 static struct sl_result res;
 
-static void *make(const struct sl_processor *p, const char *share_dir)
+/* Snapshot slots: (worker, tenant) of the hashtag counts. */
+#define N_WORKERS 2
+enum { T_MISC, T_TAGS, T_MERGE, T_FIXTURE, N_TENANTS };
+
+static void *make_at(const struct sl_processor *p, const char *share_dir, unsigned worker, unsigned t)
 {
 	struct sl_proc_env env = {
-		.abi_version = SL_PROC_ABI_VERSION, .tenant = &tenant, .share_dir = share_dir,
-		.err = errbuf, .errlen = sizeof(errbuf),
+		.abi_version = SL_PROC_ABI_VERSION, .worker = worker, .tenant_index = (uint16_t)t,
+		.tenant = &tenant, .share_dir = share_dir, .err = errbuf, .errlen = sizeof(errbuf),
 	};
 	errbuf[0] = '\0';
 	return p->init(&env);
+}
+
+static void *make(const struct sl_processor *p, const char *share_dir)
+{
+	return make_at(p, share_dir, 0, T_MISC);
 }
 
 static void run(const struct sl_processor *p, void *st, const char *line, uint32_t len)
@@ -307,7 +328,8 @@ static void test_fixture(void)
 	static char line[SL_BATCH_DATA];
 	unsigned n = 0, ok = 0, tweets = 0, users = 0, zero = 0, retweets = 0;
 	unsigned json_err = 0, field_err = 0;
-	void *st = make(&sl_proc_tweet, share);
+	void *st = make_at(&sl_proc_tweet, share, 0, T_FIXTURE);
+	struct sl_topk_entry top[SL_TOPK_N];
 
 	snprintf(path, sizeof(path), "%s/tests/fixtures/tweets.ndjson", src ? src : ".");
 	FILE *f = fopen(path, "r");
@@ -340,6 +362,9 @@ static void test_fixture(void)
 	}
 	if (f != NULL)
 		fclose(f);
+	sl_proc_tweet.flush(st);
+	/* #devops: one tweet, and one retweet whose original has it (counted once for both copies) */
+	CHECK(sl_topk_get(T_FIXTURE, top) == 1 && strcmp(top[0].key, "#devops") == 0 && top[0].count == 2);
 	sl_proc_tweet.fini(st);
 	CHECK(n == 39 && ok == 35 && json_err == 2 && field_err == 2);
 	CHECK(tweets == 43 && users == 43 && retweets == 8);
@@ -348,6 +373,204 @@ static void test_fixture(void)
 		fprintf(stderr, "    lines %u ok %u json %u field %u tweets %u users %u retweets %u zero %u\n",
 			n, ok, json_err, field_err, tweets, users, retweets, zero);
 	report("tweet: tests/fixtures/tweets.ndjson");
+}
+
+/* ---- hashtags ---------------------------------------------------------- */
+
+struct tags {
+	unsigned n;
+	char key[16][SL_TOPK_KEY];
+};
+
+static void on_tag(const char *tag, size_t len, void *arg)
+{
+	struct tags *t = arg;
+	uint8_t key[SL_TOPK_KEY];
+
+	sl_hashtag_key(tag, len, key);
+	if (t->n < 16)
+		memcpy(t->key[t->n++], key, SL_TOPK_KEY);
+}
+
+/* The keys of text's hashtags, joined by ' '. */
+static const char *scan(const char *text)
+{
+	static char joined[16 * (SL_TOPK_KEY + 1)];
+	struct tags t = { 0 };
+	unsigned n = sl_hashtags_scan(text, strlen(text), on_tag, &t);
+
+	joined[0] = '\0';
+	for (unsigned i = 0; i < t.n; i++) {
+		if (i > 0)
+			strcat(joined, " ");
+		strcat(joined, t.key[i]);
+	}
+	return n == t.n ? joined : "(count differs)";
+}
+
+static void test_hashtag_rules(void)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "Love #Rust and #DPDK!", "#rust #dpdk" },
+		{ "#RUST #rust #Rust", "#rust #rust #rust" },
+		{ "#tag", "#tag" },
+		{ "(#tag), #tag. #tag\xe2\x80\xa6 \"#tag\"", "#tag #tag #tag #tag" },   /* … ends a tag */
+		{ "abc#x a_#y 9#z", "" },                     /* after a hashtag character: no hashtag */
+		{ "it&#39;s &#tag", "" },                      /* after '&': no hashtag */
+		{ "#2024 #_1 #__ #2024\xe5\xb9\xb4 #a1 #1a", "#2024\xe5\xb9\xb4 #a1 #1a" },   /* not all digits/_ */
+		{ "#a_b-c #x#y ##z #", "#a_b #x #z" },
+		{ "#caf\xc3\xa9! #T\xc3\xbcrkiye #T\xc3\x9cRKIYE", "#caf\xc3\xa9 #t\xc3\xbcrkiye #t\xc3\xbcrkiye" },
+		{ "#\xc5\x81\xc3\x93" "D\xc5\xb9 #Stra\xc3\x9f" "e", "#\xc5\x82\xc3\xb3" "d\xc5\xba #stra\xc3\x9f" "e" },
+		{ "#\xce\x91\xce\x98\xce\x97\xce\x9d\xce\x91 #\xd0\x9c\xd0\x9e\xd0\xa1\xd0\x9a\xd0\x92\xd0\x90",
+		  "#\xce\xb1\xce\xb8\xce\xb7\xce\xbd\xce\xb1 #\xd0\xbc\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0" },
+		{ "\xef\xbc\x83\xe5\x85\xa8\xe8\xa7\x92", "#\xe5\x85\xa8\xe8\xa7\x92" },     /* full-width ＃ */
+		{ "#\xf0\x9f\x91\x8d #\xef\xb8\x8f\xe2\x83\xa3 #\xc2\xa0x", "" },              /* emoji, keycap, nbsp */
+		{ "#ab\xff" "cd #ok\xe3\x80\x82", "#ab #ok" },   /* bad UTF-8 and 。 end a tag */
+		{ "no tags here", "" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = scan(cases[i].text);
+
+		CHECK(strcmp(got, cases[i].want) == 0);
+		if (cur_failed) {
+			fprintf(stderr, "    case %zu: [%s] gave [%s], want [%s]\n", i, cases[i].text, got,
+				cases[i].want);
+			break;
+		}
+	}
+	/* Keys are cut to 31 bytes, never inside a character. */
+	uint8_t key[SL_TOPK_KEY];
+	char tag[64];
+	memset(tag, 'a', 40);
+	CHECK(sl_hashtag_key(tag, 40, key) == 31 && key[0] == '#' && key[30] == 'a' && key[31] == '\0');
+	snprintf(tag, sizeof(tag), "x%s", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+		 "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	CHECK(sl_hashtag_key(tag, strlen(tag), key) == 30 && key[29] == 0xa9 && key[30] == '\0');
+	CHECK(sl_hashtag_key("X", 1, key) == 2 && strcmp((char *)key, "#x") == 0);
+	report("hashtags: what starts, makes and ends one; case folding; keys cut at 31 bytes");
+}
+
+/* The published count of key in (worker, tenant)'s snapshot, or 0. */
+static uint64_t published(unsigned worker, unsigned t, const char *key)
+{
+	struct sl_topk_entry e[SL_TOPK_N];
+	uint32_t n = sl_topk_read(sl_topk_slot(worker, t), e);
+
+	for (uint32_t i = 0; i < n; i++)
+		if (strcmp(e[i].key, key) == 0)
+			return e[i].count;
+	return 0;
+}
+
+#define ENT(...) ",\"entities\":{\"hashtags\":[" __VA_ARGS__ "]}"
+
+static void test_hashtag_counts(void)
+{
+	void *st = make_at(&sl_proc_tweet, share, 0, T_TAGS);
+	struct sl_topk_entry e[SL_TOPK_N];
+
+	CHECK(st != NULL);
+	if (st == NULL) {
+		fprintf(stderr, "    %s\n", errbuf);
+		return;
+	}
+	/* entities.hashtags wins over the text */
+	run_s(&sl_proc_tweet, st, T("1", "2", "a", 1, 0, 0, "#other text",
+				    ENT("{\"text\":\"Rust\",\"indices\":[0,5]},{\"text\":\"DPDK\"}")));
+	CHECK(res.status == SL_ST_OK && res.fields == 1 && out.n == 2);
+	/* no entities: the text; a tag repeated in one tweet counts once */
+	run_s(&sl_proc_tweet, st, T("2", "2", "a", 1, 0, 0, "#rust is #great, #Rust again", ""));
+	CHECK(res.status == SL_ST_OK);
+	/* entities null: the text too; an escaped entity text is decoded */
+	run_s(&sl_proc_tweet, st, T("3", "2", "a", 1, 0, 0, "#Caf\\u00e9 time", ",\"entities\":null"));
+	run_s(&sl_proc_tweet, st, T("4", "2", "a", 1, 0, 0, "x", ENT("{\"text\":\"caf\\u00c9\"}")));
+	/* an empty entities.hashtags: no hashtag, the text is not searched */
+	run_s(&sl_proc_tweet, st, T("5", "2", "a", 1, 0, 0, "#ignored", ENT("")));
+	CHECK(res.status == SL_ST_OK);
+	/* a retweet counts its original's hashtags, not its own copy's */
+	run_s(&sl_proc_tweet, st,
+	      T("6", "2", "a", 1, 0, 0, "RT @o: #outer",
+		",\"retweeted_status\":" T("7", "3", "o", 5, 0, 0, "#inner #RUST", "")));
+	CHECK(res.status == SL_ST_OK && res.fields == 2);
+	/* lines that are not ok count nothing */
+	run_s(&sl_proc_tweet, st, "{\"id_str\":\"8\",\"text\":\"#bad\"}");
+	CHECK(res.status == SL_ST_ERROR && res.reason == SL_R_FIELD);
+	run_s(&sl_proc_tweet, st, T("9", "2", "a", 1, 0, 0, "#bad", ENT("\"bad\"")));
+	CHECK(res.status == SL_ST_ERROR && res.reason == SL_R_FIELD &&
+	      strcmp(rec(0, NULL), "field 'entities.hashtags' is not an array of objects with a string 'text'") == 0);
+	run_s(&sl_proc_tweet, st, T("9", "2", "a", 1, 0, 0, "x",
+				    ",\"retweeted_status\":" T("7", "3", "o", 5, 0, 0, "#bad", ENT("{\"text\":1}"))));
+	const char *r = rec(0, NULL);
+	CHECK(res.status == SL_ST_ERROR && res.detail == 1 &&
+	      strncmp(r, "field 'retweeted_status.entities.hashtags' is not", 49) == 0);
+	run_s(&sl_proc_tweet, st, T("9", "2", "a", 1, 0, 0, "#bad", ",\"entities\":[]"));
+	CHECK(res.status == SL_ST_ERROR && strcmp(rec(0, NULL), "field 'entities' is not an object") == 0);
+	run_s(&sl_proc_tweet, st, "{\"id_str\":\"10\",#bad");
+	CHECK(res.status == SL_ST_ERROR && res.reason == SL_R_JSON);
+
+	CHECK(published(0, T_TAGS, "#rust") == 0);      /* nothing before a second or a flush */
+	sl_proc_tweet.flush(st);
+	int n = sl_topk_get(T_TAGS, e);
+	CHECK(n == 5);
+	CHECK(n >= 5 && strcmp(e[0].key, "#rust") == 0 && e[0].count == 3);
+	CHECK(n >= 5 && strcmp(e[1].key, "#caf\xc3\xa9") == 0 && e[1].count == 2);
+	CHECK(n >= 5 && strcmp(e[2].key, "#dpdk") == 0 && e[2].count == 1);
+	CHECK(n >= 5 && strcmp(e[3].key, "#great") == 0 && e[3].count == 1);
+	CHECK(n >= 5 && strcmp(e[4].key, "#inner") == 0 && e[4].count == 1);
+	CHECK(published(0, T_TAGS, "#other") == 0 && published(0, T_TAGS, "#ignored") == 0 &&
+	      published(0, T_TAGS, "#outer") == 0 && published(0, T_TAGS, "#bad") == 0);
+	if (cur_failed)
+		for (int i = 0; i < n; i++)
+			fprintf(stderr, "    %d: %s %llu\n", i, e[i].key, (unsigned long long)e[i].count);
+	sl_proc_tweet.fini(st);
+	report("tweet: hashtags from entities or text, a retweet's original's, once per line, ok lines only");
+}
+
+/* Two workers of one tenant: the top 10 is the sum over both (sl_topk_get). */
+static void test_hashtag_merge(void)
+{
+	void *w0 = make_at(&sl_proc_tweet, share, 0, T_MERGE), *w1 = make_at(&sl_proc_tweet, share, 1, T_MERGE);
+	struct sl_topk_entry e[SL_TOPK_N];
+
+	CHECK(w0 != NULL && w1 != NULL);
+	if (w0 == NULL || w1 == NULL)
+		return;
+	for (int i = 0; i < 30; i++)
+		run_s(&sl_proc_tweet, i % 3 ? w0 : w1, T("1", "2", "a", 1, 0, 0, "#a", ""));
+	for (int i = 0; i < 20; i++)
+		run_s(&sl_proc_tweet, i % 2 ? w0 : w1, T("1", "2", "a", 1, 0, 0, "#b #A", ""));
+	for (int i = 0; i < 12; i++)
+		run_s(&sl_proc_tweet, w1, T("1", "2", "a", 1, 0, 0, "#c", ""));
+	sl_proc_tweet.flush(w0);
+	sl_proc_tweet.flush(w1);
+	int n = sl_topk_get(T_MERGE, e);
+	CHECK(n == 3 && strcmp(e[0].key, "#a") == 0 && e[0].count == 50 && strcmp(e[1].key, "#b") == 0 &&
+	      e[1].count == 20 && strcmp(e[2].key, "#c") == 0 && e[2].count == 12);
+	CHECK(published(0, T_MERGE, "#a") == 20 + 10 && published(1, T_MERGE, "#a") == 10 + 10);
+	sl_proc_tweet.fini(w0);
+	sl_proc_tweet.fini(w1);
+	report("tweet: hashtag counts of two workers merge into the tenant's top 10");
+}
+
+/* sluiced --check-config and its start check the lexicon before any worker runs. */
+static void test_check_data(void)
+{
+	char err[768];
+
+	CHECK(sl_processor_check_data(&sl_proc_tweet, share, err, sizeof(err)) == 0);
+	err[0] = '\0';
+	CHECK(sl_processor_check_data(&sl_proc_tweet, "/nonexistent-sluice-share", err, sizeof(err)) == -1);
+	CHECK(strstr(err, "/nonexistent-sluice-share/lexicon.tsv") != NULL && strstr(err, "cannot open") != NULL &&
+	      strstr(err, "[workers] share_dir") != NULL);
+	if (cur_failed)
+		fprintf(stderr, "    %s\n", err);
+	CHECK(sl_processor_check_data(&sl_proc_tweet, "", err, sizeof(err)) == -1 &&
+	      strstr(err, "[workers] share_dir") != NULL);
+	/* processors without data files pass whatever share_dir is */
+	CHECK(sl_processor_check_data(&sl_proc_csv, "/nonexistent-sluice-share", err, sizeof(err)) == 0);
+	CHECK(sl_processor_check_data(&sl_proc_topk, "", err, sizeof(err)) == 0);
+	report("tweet: the lexicon is checked before start, naming the path and [workers] share_dir");
 }
 
 /* ---- ndjson ------------------------------------------------------------ */
@@ -403,15 +626,50 @@ static void test_ndjson(void)
 	report("ndjson: objects re-emitted compactly; everything else is SL_R_JSON with an offset");
 }
 
-int main(void)
+/* EAL leaves its runtime directory behind even with --no-shconf: the test made it, the test removes it. */
+static void remove_runtime_dir(const char *prefix)
+{
+	char dir[512], path[1024];
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(dir, sizeof(dir), "%s/dpdk/%s", getuid() == 0 ? "/var/run" :
+		 (getenv("XDG_RUNTIME_DIR") ? getenv("XDG_RUNTIME_DIR") : "/tmp"), prefix);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+int main(int argc, char **argv)
 {
 	const char *src = getenv("SLUICE_SRC");
+	char prefix[64];
+	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-shconf", "--no-pci",
+			"--file-prefix", prefix, "--log-level", "lib.member:error",
+			"--log-level", "lib.eal:error", "--no-telemetry" };
 
+	(void)argc;
 	if (src == NULL) {
 		fprintf(stderr, "SLUICE_SRC is not set (the source root)\n");
 		return 2;
 	}
 	snprintf(share, sizeof(share), "%s/share/sluice", src);
+	snprintf(prefix, sizeof(prefix), "test-tweet-%d", (int)getpid());
+	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
+		printf("FAIL: rte_eal_init\n");
+		return 1;
+	}
+	if (sl_topk_area_create(N_WORKERS, N_TENANTS) != 0) {
+		printf("FAIL: sl_topk_area_create\n");
+		return 1;
+	}
 	test_lifecycle();
 	test_init_errors();
 	test_one_tweet();
@@ -419,7 +677,14 @@ int main(void)
 	test_retweet();
 	test_field_errors();
 	test_fixture();
+	test_hashtag_rules();
+	test_hashtag_counts();
+	test_hashtag_merge();
+	test_check_data();
 	test_ndjson();
+	sl_topk_area_free();
+	rte_eal_cleanup();
+	remove_runtime_dir(prefix);
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail == 0 ? 0 : 1;
 }
