@@ -122,7 +122,10 @@ static const struct field worker_fields[] = {
 	WK(ok, "worker_lines_ok_total", "lines processed ok"),
 	WK(errors, "worker_lines_error_total", "lines processed with an error"),
 	WK(busy_cycles, "worker_busy_cycles_total", "TSC cycles spent processing"),
-	WK(result_retries, "worker_result_retries_total", "result ring full: waited on persistence"),
+	WK(result_retries, "worker_result_retries_total", "result ring full or result pool empty: waited on persistence"),
+	WK(large_results, "worker_large_results_total", "large result batches taken for lines whose output did not fit an ordinary one"),
+	WK(pending_timeouts, "worker_pending_timeouts_total", "lines whose long work did not finish within pending_timeout_ms (ACKed as errors)"),
+	WK(stale_cookies, "worker_stale_cookies_total", "completions reported for no pending line (after its timeout, or bogus)"),
 	WK(heartbeat, "worker_heartbeat_total", "loop heartbeat (liveness)"),
 };
 
@@ -149,6 +152,10 @@ static const struct field persist_fields[] = {
 	PS(docs_completed, "persist_docs_completed_total", "counter", "documents completed"),
 	PS(journal_bytes, "persist_journal_bytes_total", "counter", "bytes appended to the journal"),
 	PS(held_copies, "persist_held_copies_total", "counter", "early result batches copied to the heap so the pool cannot run dry"),
+	PS(held_bytes, "persist_held_bytes", "gauge", "bytes of early result batches held on the heap now (at most held_max_mb)"),
+	PS(docs_given_up, "persist_docs_given_up_total", "counter", "documents failed because their held results passed held_max_mb"),
+	PS(lines_given_up, "persist_lines_given_up_total", "counter", "lines ACKed as no_result when the wait for them was given up"),
+	PS(late_results, "persist_late_results_total", "counter", "results that came after their line was given up: dropped"),
 	PS(journal_syncs, "persist_journal_syncs_total", "counter", "fdatasyncs of the journal (one per batch)"),
 	PS(busy_ns, "persist_busy_seconds_total", "counter", "time spent writing and syncing batches"),
 	PS(checkpoints, "persist_checkpoints_total", "counter", "journal checkpoints (result files synced, old segments deleted)"),
@@ -176,6 +183,7 @@ static const struct field ws_fields[] = {
 	WS(ingest_lines, "ws_ingest_lines_total", "counter", "lines received by websocket upload"),
 	WS(ingest_bytes, "ws_ingest_bytes_total", "counter", "bytes received by websocket upload"),
 	WS(ingest_pauses, "ws_ingest_pauses_total", "counter", "uploads paused by dispatch back-pressure"),
+	WS(ingest_too_large, "ws_ingest_too_large_total", "counter", "uploads failed for passing the tenant's max_document_mb (413)"),
 	WS(replayed_messages, "ws_replayed_messages_total", "counter", "ACK and summary messages replayed from results files (?from=)"),
 };
 

@@ -14,6 +14,11 @@
  *   fin      text frame {"op":"fin"}: finish the feed, send END to
  *            persistence (retried while to_persist is full), answer
  *            {"type":"received"}.
+ *   too big  a message that takes the document past the tenant's
+ *            max_document_mb is not fed: what came before is finished
+ *            and processed, the document ends failed with
+ *            SLP_E_TOO_LARGE (as SLP's DONE 13), and the upload is
+ *            refused with 413 (close 4413).
  *   done     persistence's summary comes back through acks.c, which
  *            calls sl_ingest_done(): {"type":"done"} and close 1000.
  * An uploader that leaves before fin still gets its lines processed and
@@ -50,6 +55,8 @@ struct sl_upload {
 	bool owns_slot_conn;               /* docs[slot].ws_conn points at c */
 	uint16_t tenant;
 	uint64_t rev;
+	uint64_t base;                     /* document offset the upload started at (a resume point, or 0) */
+	uint64_t max_bytes;                /* the tenant's max_document_mb in bytes; 0 = no limit */
 
 	unsigned char *held;               /* bytes received while dispatch had no room */
 	size_t held_len, held_cap;
@@ -380,10 +387,13 @@ sl_ingest_open(struct sl_ws_conn *c, const struct sl_route *r, char *reason, siz
 	u->owns_slot_conn = true;
 	u->tenant = r->tenant;
 	u->rev = r->rev;
+	u->max_bytes = (uint64_t)rt->cfg->tenants[r->tenant].max_document_mb << 20;
 	sl_feed_init(&u->feed, rt, rt->ingest_producer, &ing.backlog, carry,
 		     u->slot, u->gen, r->tenant);
-	if (resumed == 0)
+	if (resumed == 0) {
 		sl_feed_resume(&u->feed, ra.st.offset, ra.st.lines, ra.st.crc);
+		u->base = ra.st.offset;
+	}
 
 	u->next = ing.list;
 	if (ing.list != NULL)
@@ -437,6 +447,28 @@ on_control(struct sl_ws_conn *c, struct sl_upload *u)
 		arm_retry();
 }
 
+/*
+ * The document grew past the tenant's max_document_mb: like SLP's
+ * take_bytes, the bytes that cross the limit are not fed, what came
+ * before is processed and ACKed, and the document fails with
+ * SLP_E_TOO_LARGE (subscribers' summary says so). The uploader gets
+ * {"type":"error","code":413,...} and close 4413.
+ */
+static void
+too_large(struct sl_ws_conn *c, struct sl_upload *u)
+{
+	char reason[160];
+
+	ing.rt->ws_stats.ingest_too_large++;
+	snprintf(reason, sizeof(reason), "document larger than %lu MiB (max_document_mb of tenant %s)",
+		 (unsigned long)(u->max_bytes >> 20), ing.rt->cfg->tenants[u->tenant].name);
+	u->fin = true;
+	u->end_code = SLP_E_TOO_LARGE;
+	if (progress(u))
+		arm_retry();
+	sl_conn_refuse(c, 413, reason);
+}
+
 void
 sl_ingest_receive(struct sl_ws_conn *c, const void *in, size_t len)
 {
@@ -468,6 +500,10 @@ sl_ingest_receive(struct sl_ws_conn *c, const void *in, size_t len)
 		return;
 	}
 
+	if (u->max_bytes != 0 && u->base + u->feed.bytes + u->held_len + len > u->max_bytes) {
+		too_large(c, u);
+		return;
+	}
 	/* document bytes: feed now, or keep them and stop reading */
 	if (u->held_len == 0 && sl_feed_room(ing.rt, &ing.backlog, len)) {
 		feed(u, in, len);
