@@ -506,12 +506,13 @@ static int apply_schema(struct csv_state *st, const char *line, uint32_t len,
 static void *csv_init(const struct sl_proc_env *env)
 {
 	/*
-	 * Room for the record of any line within max_line_bytes (a line is
-	 * never longer than a batch's data), every byte escaped the long way:
-	 * a line never fails for the size of its own record.
+	 * With a schema, room for the record of any line within max_line_bytes
+	 * (a line is never longer than a batch's data), every byte escaped the
+	 * long way: a line never fails for the size of its own record. Without
+	 * one there is no record (and no buffer: tenants x workers of them).
 	 */
 	uint32_t max_line = env->cfg != NULL ? env->cfg->max_line_bytes : SL_BATCH_DATA;
-	uint32_t cap = SL_LINE_OUTPUT_MAX(max_line);
+	uint32_t cap = env->tenant != NULL && env->tenant->n_schema != 0 ? SL_LINE_OUTPUT_MAX(max_line) : 0;
 	struct csv_state *st = malloc(sizeof(*st) + cap);
 
 	if (st == NULL) {
