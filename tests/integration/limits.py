@@ -13,7 +13,8 @@
 3. max_document_mb on websocket ingest: an upload that passes it is
    refused (error 413), the lines before the limit are ACKed, the
    document's summary says failed (TOO_LARGE), a counter says so; an
-   upload under the limit still completes.
+   uploader that keeps sending is closed with 4413; an upload under the
+   limit still completes.
 4. held_max_mb: with a line that never returns and a long timeout, the
    document's later results pile up in persistence; past the bound the
    document fails (summary, SLP DONE 14) with the missing lines ACKed as
@@ -23,10 +24,14 @@
 
 usage: limits.py BUILD_DIR SOURCE_DIR
 """
+import base64
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
+import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -185,6 +190,62 @@ def pending_timeout(host):
 
 # ---- 3. max_document_mb on websocket ingest ----------------------------------------------------------
 
+def raw_upload(host, tenant, doc, data, wait_s=20):
+    """A websocket uploader that never closes by itself: send data as 16 KiB binary frames, then
+    read until the server closes. Returns (text messages, close code or None)."""
+    s = socket.create_connection(("127.0.0.1", host.ws_port), timeout=wait_s)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /v1/ingest/{tenant}/{doc}?rev=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+               f"Authorization: Bearer {host.tokens[tenant]}\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            return [], None
+        buf += chunk
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    if b" 101 " not in head.split(b"\r\n")[0]:
+        return [head.decode(errors="replace")], None
+    try:
+        for off in range(0, len(data), 16384):
+            part, mask = data[off:off + 16384], os.urandom(4)
+            hdr = bytes([0x82, 0x80 | 126]) + struct.pack("!H", len(part)) if len(part) < 65536 else None
+            s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(part)))
+    except OSError:
+        pass                            # the server may close while we still send: read what it said
+    texts, code, end = [], None, time.time() + wait_s
+    while time.time() < end:
+        while len(buf) >= 2:
+            op, n, at = buf[0] & 0x0f, buf[1] & 0x7f, 2
+            if n == 126:
+                if len(buf) < 4:
+                    break
+                n, at = struct.unpack("!H", buf[2:4])[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    break
+                n, at = struct.unpack("!Q", buf[2:10])[0], 10
+            if len(buf) < at + n:
+                break
+            payload, buf = buf[at:at + n], buf[at + n:]
+            if op == 1:
+                texts.append(json.loads(payload))
+            elif op == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 0
+                s.close()
+                return texts, code
+        try:
+            chunk = s.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return texts, code
+
+
 def ws_too_large(host):
     # 1 MiB limit; about 1.5 MiB of 4-column lines
     rows = [f"{i},item-{i:06d},{i * 3},padding-padding-padding\n" for i in range(1, 40001)]
@@ -217,11 +278,16 @@ def ws_too_large(host):
           1000 < n < len(rows) and sorted(seen) == list(range(1, n + 1)) and
           all(v == ["ok"] for l, v in seen.items() if l < n) and len(seen.get(n, [])) == 1,
           f"{n} lines in the summary, {len(seen)} ACKed")
+    # an uploader that does not close on the error is closed by the server, with 4413
+    texts, code = raw_upload(host, "small", "big-raw", data)
+    check("an uploader that keeps sending after the error is closed with 4413",
+          code == 4413 and any(t.get("type") == "error" and t.get("code") == 413 for t in texts),
+          f"close {code}, messages {json.dumps(texts)[:400]}")
     _, st = host.sluicectl("raw /sluice/status")
-    check("sluicectl status: ws.ingest_too_large is 1", st.get("ws", {}).get("ingest_too_large") == 1,
+    check("sluicectl status: ws.ingest_too_large is 2", st.get("ws", {}).get("ingest_too_large") == 2,
           json.dumps(st.get("ws")))
-    check("/metrics: sluice_ws_ingest_too_large_total 1",
-          metric_sum(metrics(host), "sluice_ws_ingest_too_large_total") == 1)
+    check("/metrics: sluice_ws_ingest_too_large_total 2",
+          metric_sum(metrics(host), "sluice_ws_ingest_too_large_total") == 2)
 
     # under the limit: a whole document still goes through
     path = write(host, "fits.csv", "".join(rows[:1000]).encode())
