@@ -75,7 +75,7 @@ struct sl_upload {
 
 	bool refused;                      /* too large: the error went out; bytes are dropped until close */
 	uint64_t close_at_ms;              /* then: when we close (4413) if the uploader has not */
-	char refuse_reason[120];
+	char refuse_reason[160];           /* the close reason takes what fits (123 bytes) */
 
 	bool fin;                          /* no more bytes: fin, or the uploader left */
 	bool finished;                     /* sl_feed_finish() done */
