@@ -100,6 +100,8 @@ static const struct key_spec global_keys[] = {
 	{ SEC_DATAPLANE, "batches", V_U32, CFG(batches), 64, 16777215, false, "" },
 	{ SEC_DATAPLANE, "max_line_bytes", V_U32, CFG(max_line_bytes), 64, 30720, false,
 	  " (a line must fit in a 32 KiB batch)" },
+	{ SEC_DATAPLANE, "large_results", V_U32, CFG(large_results), 1, 65536, false,
+	  " (result batches for lines whose output does not fit an ordinary one; each is 6 x max_line_bytes + 8 KiB)" },
 	{ SEC_DATAPLANE, "window_bytes", V_U32, CFG(window_bytes), 4096, 64u << 20, false,
 	  " (bytes, 64 MiB at most)" },
 	{ SEC_DATAPLANE, "streams_per_lcore", V_U32, CFG(streams_per_lcore), 1, 65536, false, "" },
@@ -133,6 +135,8 @@ static const struct key_spec global_keys[] = {
 	  " (microseconds of write + fdatasync per batch to steer toward)" },
 	{ SEC_STORAGE, "journal_segment_mb", V_U32, CFG(journal_segment_mb), 1, 4096, false,
 	  " (MiB of journal per segment: at that size result files are synced and old segments deleted)" },
+	{ SEC_STORAGE, "held_max_mb", V_U32, CFG(held_max_mb), 1, 65536, false,
+	  " (MiB of early results copied to the heap while they wait for an earlier line; past it, the document holding the most fails)" },
 	{ SEC_STORAGE, "fault_delay_us", V_U32, CFG(fault_delay_us), 0, 1000000, false,
 	  " (tests only: latency added to every fdatasync)" },
 	{ SEC_STORAGE, "fault_eio_percent", V_U32, CFG(fault_eio_percent), 0, 50, false,
@@ -154,6 +158,8 @@ static const struct key_spec global_keys[] = {
 	  " (milliseconds)" },
 	{ SEC_WORKERS, "restart_backoff_ms", V_U32, CFG(restart_backoff_ms), 1, 60000, false,
 	  " (milliseconds)" },
+	{ SEC_WORKERS, "pending_timeout_ms", V_U32, CFG(pending_timeout_ms), 100, 86400000, false,
+	  " (milliseconds a line's long work may take before the line is an error)" },
 	{ SEC_WORKERS, "poison_marker", V_TEXT, CFG(poison_marker), 1, 0, false,
 	  "1 to 63 printable ASCII characters, e.g. poison_marker = \"#KILL-WORKER#\" (leave the key out to turn it off)" },
 	{ SEC_WORKERS, "share_dir", V_PATH, CFG(share_dir), 0, 0, false,
@@ -391,6 +397,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->mbufs = 8191;
 	cfg->batches = 2047;
 	cfg->max_line_bytes = 16384;
+	cfg->large_results = 64;
 	cfg->window_bytes = 262144;
 	cfg->streams_per_lcore = 1024;
 	cfg->batch_lines = 64;
@@ -409,6 +416,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->batch_min_records = 64;
 	cfg->batch_target_us = 10000;
 	cfg->journal_segment_mb = 64;
+	cfg->held_max_mb = 256;
 
 	cfg->dispatch = SL_DISPATCH_LEAST_LOADED;
 	cfg->workers_min = 2;
@@ -417,6 +425,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->crash_limit = 3;
 	cfg->stall_ms = 10000;
 	cfg->restart_backoff_ms = 100;
+	cfg->pending_timeout_ms = 60000;
 	/* poison_marker, share_dir: empty (off; next to the binary). */
 	/* vdev, pci, ip, eal_extra, data_dir, tenants: empty. */
 }
@@ -1021,6 +1030,20 @@ static int check_processor_keys(const struct loader *ld, uint32_t i)
 			    col_last ? l_tfield : l_tcol);
 	}
 
+	if (is_sim && !t->simulate_spin && t->simulate_max_ms >= ld->cfg->pending_timeout_ms) {
+		/* timer mode holds lines PENDING for up to the maximum: they must not time out */
+		unsigned l_pt = key_line_of(ld, "pending_timeout_ms");
+		char pt_at[48];
+
+		if (l_pt != 0)
+			snprintf(pt_at, sizeof(pt_at), "line %u", l_pt);
+		else
+			snprintf(pt_at, sizeof(pt_at), "the default");
+		return fail(ld, l_sim != 0 ? l_sim : l_proc, sec, l_sim != 0 ? "simulate_ms" : "processor",
+			    "the simulated maximum below [workers] pending_timeout_ms (raise it, or lower simulate_ms)",
+			    "simulated work of up to %u ms would time out: pending_timeout_ms = %u (%s)",
+			    t->simulate_max_ms, ld->cfg->pending_timeout_ms, pt_at);
+	}
 	if (!is_sim) {
 		static const char *const sim_keys[] = { "simulate_ms", "simulate_mode", "simulate_dist" };
 		unsigned lines[] = { l_sim, l_smode, l_sdist };

@@ -83,6 +83,7 @@ struct sl_config {
 	uint32_t mbufs;                /* mbuf pool size */
 	uint32_t batches;              /* line batch pool size */
 	uint32_t max_line_bytes;       /* longest accepted line */
+	uint32_t large_results;        /* large result batches (a line whose output does not fit an ordinary one) */
 	uint32_t window_bytes;         /* SLP credit granted to a sender */
 	uint32_t streams_per_lcore;    /* SLP stream table size per rx lcore */
 	uint32_t batch_lines;          /* most lines per batch (8..64): small batches spread heavy work finer */
@@ -107,6 +108,7 @@ struct sl_config {
 	uint32_t crash_limit;          /* a line that crashed workers this many times is quarantined */
 	uint32_t stall_ms;             /* a busy worker without a heartbeat this long is restarted */
 	uint32_t restart_backoff_ms;   /* first restart delay; doubles per crash of the same worker, max 5 s */
+	uint32_t pending_timeout_ms;   /* a PENDING line not completed this long after it started is an error */
 	char poison_marker[64];        /* a line containing this crashes its worker (drills, tests); "" = off */
 	char share_dir[SL_PATH_MAX];   /* shipped data files (lexicon); default: next to the binary, ../share/sluice */
 
@@ -116,6 +118,7 @@ struct sl_config {
 	uint32_t batch_min_records;    /* the adaptive batch never shrinks below this */
 	uint32_t batch_target_us;      /* write+fdatasync latency the batch size steers toward */
 	uint32_t journal_segment_mb;   /* journal segment size: checkpoint and rotate past it */
+	uint32_t held_max_mb;          /* heap copies of early result batches, at most; past it a document fails */
 	uint32_t fault_delay_us;       /* TESTS ONLY: add this much latency to every fdatasync (a slow disk) */
 	uint32_t fault_eio_percent;    /* TESTS ONLY: fail this share of writes/syncs with EIO */
 	uint32_t fault_short_percent;  /* TESTS ONLY: report this share of writes as short */

@@ -491,7 +491,7 @@ reason_text(const struct sl_result_batch *b, const struct sl_result *r, char *bu
 	/* persistence checked rec_first/n_recs against the batch; the text must lie in data[] too */
 	if ((uint32_t)r->rec_first + r->n_recs <= b->n_recs && b->n_recs <= SL_RESULT_RECS)
 		rec = sl_result_reason_rec(b, r);
-	if (rec == NULL || rec->off > SL_RESULT_DATA || rec->len > SL_RESULT_DATA - rec->off) {
+	if (rec == NULL || rec->off > b->data_cap || rec->len > b->data_cap - rec->off) {
 		sl_result_reason_text(r, buf, cap);
 		return;
 	}

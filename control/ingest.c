@@ -14,6 +14,15 @@
  *   fin      text frame {"op":"fin"}: finish the feed, send END to
  *            persistence (retried while to_persist is full), answer
  *            {"type":"received"}.
+ *   too big  a message that takes the document past the tenant's
+ *            max_document_mb is not fed: what came before is finished
+ *            and processed, the document ends failed with
+ *            SLP_E_TOO_LARGE (as SLP's DONE 13), and the uploader gets
+ *            {"type":"error","code":413}. What it still sends is read and
+ *            dropped until it closes, or for SL_INGEST_REFUSED_MS, then
+ *            close 4413: closing on an uploader in full flow would leave
+ *            its bytes unread, and the reset that follows can destroy the
+ *            error message before the uploader reads it.
  *   done     persistence's summary comes back through acks.c, which
  *            calls sl_ingest_done(): {"type":"done"} and close 1000.
  * An uploader that leaves before fin still gets its lines processed and
@@ -25,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libwebsockets.h>
 #include <rte_ring.h>
@@ -40,6 +50,7 @@
 
 #define SL_INGEST_RETRY_US 1000            /* paused uploads are retried every 1 ms */
 #define SL_INGEST_CTL_MAX 256              /* longest control (text) message */
+#define SL_INGEST_REFUSED_MS 2000          /* a refused uploader gets this long to close by itself */
 
 struct sl_upload {
 	struct sl_feed feed;
@@ -50,6 +61,8 @@ struct sl_upload {
 	bool owns_slot_conn;               /* docs[slot].ws_conn points at c */
 	uint16_t tenant;
 	uint64_t rev;
+	uint64_t base;                     /* document offset the upload started at (a resume point, or 0) */
+	uint64_t max_bytes;                /* the tenant's max_document_mb in bytes; 0 = no limit */
 
 	unsigned char *held;               /* bytes received while dispatch had no room */
 	size_t held_len, held_cap;
@@ -59,6 +72,10 @@ struct sl_upload {
 	char ctl[SL_INGEST_CTL_MAX];
 	size_t ctl_len;
 	bool ctl_too_long;
+
+	bool refused;                      /* too large: the error went out; bytes are dropped until close */
+	uint64_t close_at_ms;              /* then: when we close (4413) if the uploader has not */
+	char refuse_reason[160];           /* the close reason takes what fits (123 bytes) */
 
 	bool fin;                          /* no more bytes: fin, or the uploader left */
 	bool finished;                     /* sl_feed_finish() done */
@@ -74,6 +91,8 @@ static struct {
 	struct sl_upload *list;
 	lws_sorted_usec_list_t retry;
 	bool retry_armed;
+	lws_sorted_usec_list_t refused;    /* closes refused uploads that do not close by themselves */
+	bool refused_armed;
 } ing;
 
 int
@@ -380,10 +399,13 @@ sl_ingest_open(struct sl_ws_conn *c, const struct sl_route *r, char *reason, siz
 	u->owns_slot_conn = true;
 	u->tenant = r->tenant;
 	u->rev = r->rev;
+	u->max_bytes = (uint64_t)rt->cfg->tenants[r->tenant].max_document_mb << 20;
 	sl_feed_init(&u->feed, rt, rt->ingest_producer, &ing.backlog, carry,
 		     u->slot, u->gen, r->tenant);
-	if (resumed == 0)
+	if (resumed == 0) {
 		sl_feed_resume(&u->feed, ra.st.offset, ra.st.lines, ra.st.crc);
+		u->base = ra.st.offset;
+	}
 
 	u->next = ing.list;
 	if (ing.list != NULL)
@@ -437,14 +459,81 @@ on_control(struct sl_ws_conn *c, struct sl_upload *u)
 		arm_retry();
 }
 
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Close (4413) the refused uploads whose time is up; come back for the others. */
+static void
+close_refused(lws_sorted_usec_list_t *sul)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+
+	(void)sul;
+	ing.refused_armed = false;
+	if (sl_ws_stopping())
+		return;
+	for (struct sl_upload *u = ing.list; u != NULL; u = u->next) {
+		if (!u->refused || u->c == NULL)
+			continue;
+		if (now >= u->close_at_ms)
+			sl_conn_close(u->c, 4000 + 413, u->refuse_reason, true);
+		else if (u->close_at_ms < next)
+			next = u->close_at_ms;
+	}
+	if (next != UINT64_MAX && sl_ws_context() != NULL) {
+		ing.refused_armed = true;
+		lws_sul_schedule(sl_ws_context(), 0, &ing.refused, close_refused,
+				 (lws_usec_t)(next - now) * LWS_US_PER_MS);
+	}
+}
+
+/*
+ * The document grew past the tenant's max_document_mb: like SLP's
+ * take_bytes, the bytes that cross the limit are not fed, what came
+ * before is processed and ACKed, and the document fails with
+ * SLP_E_TOO_LARGE (subscribers' summary says so). The uploader gets
+ * {"type":"error","code":413,...}; the connection closes when it closes,
+ * or with 4413 after SL_INGEST_REFUSED_MS.
+ */
+static void
+too_large(struct sl_ws_conn *c, struct sl_upload *u)
+{
+	char esc[2 * sizeof(u->refuse_reason)];
+
+	ing.rt->ws_stats.ingest_too_large++;
+	snprintf(u->refuse_reason, sizeof(u->refuse_reason), "document larger than %lu MiB (max_document_mb "
+		 "of tenant %s)", (unsigned long)(u->max_bytes >> 20), ing.rt->cfg->tenants[u->tenant].name);
+	u->fin = true;
+	u->end_code = SLP_E_TOO_LARGE;
+	u->refused = true;
+	u->close_at_ms = now_ms() + SL_INGEST_REFUSED_MS;
+	if (progress(u))
+		arm_retry();
+	sl_ws_escape(esc, sizeof(esc), u->refuse_reason);
+	struct sl_wmsg *m = sl_wmsg_printf("{\"type\":\"error\",\"code\":413,\"reason\":\"%s\"}", esc);
+	sl_conn_send(c, m);
+	sl_wmsg_put(m);
+	if (!ing.refused_armed && sl_ws_context() != NULL) {
+		ing.refused_armed = true;
+		lws_sul_schedule(sl_ws_context(), 0, &ing.refused, close_refused,
+				 (lws_usec_t)SL_INGEST_REFUSED_MS * LWS_US_PER_MS);
+	}
+}
+
 void
 sl_ingest_receive(struct sl_ws_conn *c, const void *in, size_t len)
 {
 	struct sl_upload *u = c->up;
 	struct lws *wsi = c->wsi;
 
-	if (u == NULL)
-		return;
+	if (u == NULL || u->refused)
+		return;         /* refused: read and dropped until the uploader closes */
 	if (lws_is_first_fragment(wsi)) {
 		u->in_text = !lws_frame_is_binary(wsi);
 		u->ctl_len = 0;
@@ -468,6 +557,10 @@ sl_ingest_receive(struct sl_ws_conn *c, const void *in, size_t len)
 		return;
 	}
 
+	if (u->max_bytes != 0 && u->base + u->feed.bytes + u->held_len + len > u->max_bytes) {
+		too_large(c, u);
+		return;
+	}
 	/* document bytes: feed now, or keep them and stop reading */
 	if (u->held_len == 0 && sl_feed_room(ing.rt, &ing.backlog, len)) {
 		feed(u, in, len);
@@ -547,6 +640,8 @@ sl_ingest_done(struct sl_ws_conn *c, const struct sl_result_batch *s, uint64_t r
 				   slp_code_str((enum slp_code)s->fail_code));
 	sl_conn_send(c, m);
 	sl_wmsg_put(m);
+	if (u != NULL && u->refused)
+		return;         /* the uploader may still be sending: close_refused() closes it */
 	sl_conn_close(c, LWS_CLOSE_STATUS_NORMAL, "done", true);
 }
 

@@ -41,8 +41,11 @@
  * workers, whose result rings fill up meanwhile, feel the pressure.
  *
  * Result batches are not freed here: they pass to rt->acks and the
- * websocket thread returns them to rt->result_pool. Held batches are pool
- * objects too, so what we hold is bounded by the pool, at no extra memory.
+ * websocket thread returns them to their pool. Held batches are pool
+ * objects, or, when the pool runs low (and always for the large pool's),
+ * heap copies of what they hold; the copies are bounded by [storage]
+ * held_max_mb: past it, the document holding the most stops waiting for
+ * its missing lines (give_up: they are ACKed as errors, it fails).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +73,7 @@
 #include "dataplane/msg.h"
 #include "dataplane/processor.h"
 #include "dataplane/runtime.h"
+#include "backoff.h"
 #include "dirs.h"
 #include "journal_writer.h"
 #include "persist.h"
@@ -120,6 +124,8 @@ struct doc_slot {
 	/* batches that arrived early, sorted by first_line, through persist.held[] */
 	int32_t held_head, held_tail;
 	uint32_t n_held;
+	uint64_t held_bytes;     /* of them, heap copies: bytes (bounded by [storage] held_max_mb) */
+	bool gave_up;            /* the wait for missing lines was given up (held_max_mb): see give_up() */
 
 	/* the current round only (valid when round == persist.round) */
 	uint64_t round;
@@ -168,10 +174,11 @@ struct persist {
 	struct doc_slot *slots;              /* [SL_MAX_DOCS] */
 	uint64_t round;
 
-	/* early batches: at most every batch of the pool */
+	/* early batches: at most every batch of the pool, and heap copies up to held_max bytes */
 	struct held_batch *held;             /* [cap_held] */
 	uint32_t cap_held;
 	int32_t held_free;
+	uint64_t held_bytes, held_max;       /* heap copies held now; [storage] held_max_mb */
 
 	/* dequeued this round */
 	struct sl_result_batch **rb;         /* [cap_rb] */
@@ -286,9 +293,9 @@ doc_file_name(const struct persist *p, uint32_t idx, unsigned k, char *out, size
 		snprintf(out, cap, "(document slot %u, file %u)", idx, k);
 }
 
-/* Back-off after a storage error: 1 ms, doubling, at most 1 s. */
+/* Wait ns after a storage (or memory) error, and say the sink is unhealthy meanwhile. */
 static void
-error_backoff(struct persist *p, uint64_t *delay)
+unhealthy_wait(struct persist *p, uint64_t ns)
 {
 	struct sl_persist_stats *st = &p->rt->persist_stats;
 
@@ -299,8 +306,39 @@ error_backoff(struct persist *p, uint64_t *delay)
 		st->unhealthy_episodes++;
 	}
 	st->retries++;
-	sleep_ns(*delay);
-	*delay = *delay * 2 > ERR_BACKOFF_MAX_NS ? ERR_BACKOFF_MAX_NS : *delay * 2;
+	sleep_ns(ns);
+}
+
+/* Back-off after a storage error: 1 ms, doubling, at most 1 s (the caller keeps delay across its retries). */
+static void
+error_backoff(struct persist *p, uint64_t *delay)
+{
+	unhealthy_wait(p, sl_backoff_next(delay, ERR_BACKOFF_MAX_NS));
+}
+
+/* What a failed allocation waits with (sl_alloc_retry): a message, then the back-off. */
+struct oom_wait {
+	struct persist *p;
+	const char *what;
+};
+
+static void
+oom_wait(void *ctx, uint64_t ns)
+{
+	const struct oom_wait *w = ctx;
+
+	fprintf(stderr, "sluice: persist: out of memory for %s; retrying in %" PRIu64 " ms\n", w->what,
+		ns / 1000000u);
+	unhealthy_wait(w->p, ns);
+}
+
+/* calloc that waits with a growing back-off until there is memory: persistence drops nothing. */
+static void *
+calloc_retry(struct persist *p, size_t n, size_t size, const char *what)
+{
+	struct oom_wait w = { p, what };
+
+	return sl_alloc_retry(calloc, n ? n : 1, size, oom_wait, &w, ERR_BACKOFF_MIN_NS, ERR_BACKOFF_MAX_NS);
 }
 
 /* ---- handing batches to the websocket thread ----------------------- */
@@ -405,14 +443,41 @@ wv_reserve(struct persist *p)
 	}
 }
 
+static void give_up(struct persist *p, uint32_t idx, struct sl_result_batch *extra);
+
+/* What a heap batch (a held copy, or a made-up one) takes of held_max_mb. */
+static size_t
+heap_size(const struct sl_result_batch *b)
+{
+	return sl_result_batch_size(b->data_cap);
+}
+
+/* The document whose heap copies are the most, counting `more` bytes for slot idx. */
+static uint32_t
+largest_holder(const struct persist *p, uint32_t idx, size_t more)
+{
+	uint32_t best = idx;
+	uint64_t most = p->slots[idx].held_bytes + more;
+
+	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
+		if (p->slots[i].held_bytes > most) {
+			most = p->slots[i].held_bytes;
+			best = i;
+		}
+	return best;
+}
+
+/*
+ * Hold b until the lines before it are written. bounded: heap copies count
+ * against held_max_mb, and past it the document holding the most gives up
+ * its wait (which may be this one: then b is written at once).
+ */
 static void
-held_insert(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_result_batch *b)
+held_insert(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_result_batch *b, bool bounded)
 {
 	/* pool objects or heap copies (below): there can be more than the pool holds */
 	if (p->held_free < 0)
 		held_grow(p);
-	int32_t h = p->held_free;
-	p->held_free = p->held[h].next;
 
 	/* usually the newest goes last: walk back from the tail */
 	int32_t after = s->held_tail;
@@ -423,27 +488,49 @@ held_insert(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_resul
 			": dropped (a worker sent it twice)\n", tenant_name(p->rt, b->tenant),
 			doc_name(p, idx), b->first_line);
 		sl_result_batch_free(p->rt->result_pool, b);
-		p->held[h].next = p->held_free;
-		p->held_free = h;
 		return;
 	}
 	/*
 	 * While it waits, an early batch must not hold a pool object: the
 	 * lines before it may be at a worker that needs one to finish them,
 	 * and with the pool drained by early batches nothing would move. Under
-	 * pressure, keep a heap copy and give the object back.
+	 * pressure, keep a heap copy (of the records it has, not of its whole
+	 * data area) and give the object back. The large pool is small: its
+	 * objects are never kept waiting.
 	 */
-	if (!b->heap && rte_mempool_avail_count(p->rt->result_pool) < p->rt->result_pool->size / 4) {
-		struct sl_result_batch *copy = malloc(sizeof(*copy));
+	bool large = !b->heap && rte_mempool_from_obj(b) != p->rt->result_pool;
+	if (!b->heap && (large || rte_mempool_avail_count(p->rt->result_pool) < p->rt->result_pool->size / 4)) {
+		uint32_t used = RTE_MIN(b->data_used, b->data_cap);
+		size_t size = sl_result_batch_size(used);
+		struct sl_result_batch *copy = malloc(size);
 
 		if (copy != NULL) {
-			memcpy(copy, b, sizeof(*copy));
+			memcpy(copy, b, size);
 			copy->heap = 1;
-			rte_mempool_put(p->rt->result_pool, b);
+			copy->data_cap = used;
+			sl_result_batch_free(p->rt->result_pool, b);
 			b = copy;
 			p->rt->persist_stats.held_copies++;
 		}
 	}
+	if (b->heap) {
+		size_t size = heap_size(b);
+
+		while (bounded && p->held_bytes + size > p->held_max) {
+			uint32_t v = largest_holder(p, idx, size);
+
+			if (v == idx) {
+				give_up(p, idx, b);     /* b is queued for writing */
+				return;
+			}
+			give_up(p, v, NULL);
+		}
+		s->held_bytes += size;
+		p->held_bytes += size;
+		p->rt->persist_stats.held_bytes = p->held_bytes;
+	}
+	int32_t h = p->held_free;
+	p->held_free = p->held[h].next;
 	p->held[h].b = b;
 	p->held[h].prev = after;
 	p->held[h].next = after >= 0 ? p->held[after].next : s->held_head;
@@ -473,6 +560,13 @@ held_pop(struct persist *p, struct doc_slot *s)
 	p->held[h].b = NULL;
 	p->held[h].next = p->held_free;
 	p->held_free = h;
+	if (b->heap) {
+		size_t size = heap_size(b);
+
+		s->held_bytes -= RTE_MIN(s->held_bytes, size);
+		p->held_bytes -= RTE_MIN(p->held_bytes, size);
+		p->rt->persist_stats.held_bytes = p->held_bytes;
+	}
 	return b;
 }
 
@@ -685,7 +779,9 @@ finish_slot(struct persist *p, uint32_t idx)
 	acks_push(p, &sum, 1);
 
 	rt->persist_stats.docs_completed++;
+	bool gave_up = s->gave_up;
 	slot_clear(s, s->gen, SLOT_FINISHED);
+	s->gave_up = gave_up;   /* a given-up line's late result is then expected, not a bug */
 }
 
 /* ---- putting batches in line order ---------------------------------- */
@@ -743,10 +839,14 @@ trim_written(struct persist *p, struct doc_slot *s, uint32_t idx, struct sl_resu
 	if (b->first_line >= s->next_line)
 		return true;
 	uint64_t dup = s->next_line - b->first_line;
-	fprintf(stderr, "sluice: persist: %s/%s: results for lines %" PRIu64 "..%" PRIu64 " arrived "
-		"again after they were written: duplicates dropped\n", tenant_name(p->rt, b->tenant),
-		doc_name(p, idx), b->first_line,
-		b->first_line + (dup < b->n ? dup : b->n) - 1);
+	if (s->gave_up)
+		/* expected: the lines were written as no_result when the wait for them was given up */
+		p->rt->persist_stats.late_results += dup < b->n ? dup : b->n;
+	else
+		fprintf(stderr, "sluice: persist: %s/%s: results for lines %" PRIu64 "..%" PRIu64 " arrived "
+			"again after they were written: duplicates dropped\n", tenant_name(p->rt, b->tenant),
+			doc_name(p, idx), b->first_line,
+			b->first_line + (dup < b->n ? dup : b->n) - 1);
 	if (dup >= b->n) {
 		sl_result_batch_free(p->rt->result_pool, b);
 		return false;
@@ -803,15 +903,20 @@ accept_batch(struct persist *p, struct sl_result_batch *b)
 	if (idx < SL_MAX_DOCS)
 		s = slot_get(p, idx, b->doc_gen);
 	if (!s) {
-		fprintf(stderr, "sluice: persist: results for document slot %" PRIu32 " generation %"
-			PRIu32 " which is not open (stale or invalid): dropped\n", b->doc, b->doc_gen);
+		if (idx < SL_MAX_DOCS && p->slots[idx].phase == SLOT_FINISHED && p->slots[idx].gen == b->doc_gen &&
+		    p->slots[idx].gave_up)
+			/* a line given up on came after all (its timeout, say): it was ACKed as no_result */
+			p->rt->persist_stats.late_results += b->n < SL_BATCH_LINES ? b->n : SL_BATCH_LINES;
+		else
+			fprintf(stderr, "sluice: persist: results for document slot %" PRIu32 " generation %"
+				PRIu32 " which is not open (stale or invalid): dropped\n", b->doc, b->doc_gen);
 		sl_result_batch_free(p->rt->result_pool, b);
 		return;
 	}
 	if (!batch_check(p, b))
 		return;
 	if (b->first_line > s->next_line)
-		held_insert(p, s, idx, b);      /* another worker still has the lines before it */
+		held_insert(p, s, idx, b, true);   /* another worker still has the lines before it */
 	else if (trim_written(p, s, idx, b))
 		queue_write(p, s, idx, b);
 
@@ -820,6 +925,83 @@ accept_batch(struct persist *p, struct sl_result_batch *b)
 		struct sl_result_batch *h = held_pop(p, s);
 		if (trim_written(p, s, idx, h))
 			queue_write(p, s, idx, h);
+	}
+}
+
+/*
+ * Lines [next_line, upto) have no result and none will be waited for:
+ * made-up error results (SL_R_NO_RESULT), queued for writing in this
+ * round. They carry no resume point: a batch with one always follows.
+ */
+static void
+fill_gap(struct persist *p, struct doc_slot *s, uint32_t idx, uint64_t upto)
+{
+	const struct sl_doc *d = &p->rt->docs->docs[idx];
+
+	while (s->next_line < upto) {
+		uint16_t n = (uint16_t)RTE_MIN(upto - s->next_line, (uint64_t)SL_BATCH_LINES);
+		struct sl_result_batch *g = calloc_retry(p, 1, sl_result_batch_size(0),
+							 "the results of lines given up");
+
+		g->doc = idx;
+		g->doc_gen = s->gen;
+		g->tenant = d->tenant;
+		g->worker = UINT16_MAX;
+		g->kind = SL_RB_RESULTS;
+		g->heap = 1;
+		g->n = n;
+		g->first_line = s->next_line;
+		for (uint16_t i = 0; i < n; i++) {
+			g->r[i].line = s->next_line + i;
+			g->r[i].status = SL_ST_ERROR;
+			g->r[i].reason = SL_R_NO_RESULT;
+			g->r[i].detail = p->rt->cfg->held_max_mb;
+		}
+		p->rt->persist_stats.lines_given_up += n;
+		queue_write(p, s, idx, g);
+	}
+}
+
+/*
+ * [storage] held_max_mb is reached and slot idx holds the most: a line
+ * before its held results has not come (a processor lost it, or it is
+ * very slow) while the document went on. Stop waiting: every line missing
+ * in front of or between its held batches is written now as an error
+ * (no_result), the held batches (and extra, the batch being held, if
+ * any) follow, and the document fails (SLP_E_HELD in its summary). A
+ * missing line's real result, if it comes later, is dropped: each line is
+ * ACKed once. Other documents are not touched.
+ */
+static void
+give_up(struct persist *p, uint32_t idx, struct sl_result_batch *extra)
+{
+	struct doc_slot *s = &p->slots[idx];
+	const struct sl_doc *d = &p->rt->docs->docs[idx];
+	uint64_t missing = s->next_line;
+
+	fprintf(stderr, "sluice: persist: %s/%s rev %" PRIu64 ": %u result batches (%" PRIu64 " KiB copied) "
+		"wait for line %" PRIu64 ", and held results passed [storage] held_max_mb = %" PRIu32 ": "
+		"the document fails; the lines missing now are ACKed as errors (no_result)\n",
+		tenant_name(p->rt, d->tenant), d->name, d->revision, s->n_held + (extra != NULL),
+		(s->held_bytes + (extra ? heap_size(extra) : 0)) >> 10, missing, p->rt->cfg->held_max_mb);
+	if (!s->gave_up)
+		p->rt->persist_stats.docs_given_up++;
+	s->gave_up = true;
+	if (s->fail_code == 0)
+		s->fail_code = SLP_E_HELD;
+	/* the held batches in line order, extra in its place among them */
+	while (s->held_head >= 0 || extra != NULL) {
+		struct sl_result_batch *b;
+
+		if (extra != NULL && (s->held_head < 0 || extra->first_line <= p->held[s->held_head].b->first_line)) {
+			b = extra;
+			extra = NULL;
+		} else {
+			b = held_pop(p, s);
+		}
+		fill_gap(p, s, idx, b->first_line);
+		if (trim_written(p, s, idx, b))
+			queue_write(p, s, idx, b);
 	}
 }
 
@@ -857,7 +1039,7 @@ cut_to_resume_points(struct persist *p)
 			p->wv[j] = NULL;
 			s->next_line -= b->n;
 			p->r_lines -= b->n;
-			held_insert(p, s, idx, b);
+			held_insert(p, s, idx, b, false);   /* a few parts of one line batch: no give-up mid-cut */
 		}
 	}
 }
@@ -1015,7 +1197,7 @@ rec_at(const struct sl_result_batch *b, unsigned rec)
 	if (rec >= b->n_recs)
 		return NULL;
 	const struct sl_rec_ref *r = &b->rec[rec];
-	if (r->off > SL_RESULT_DATA || r->len > SL_RESULT_DATA - r->off)
+	if (r->off > b->data_cap || r->len > b->data_cap - r->off)
 		return NULL;
 	return r;
 }
@@ -1867,13 +2049,7 @@ sync_result_files(struct persist *p)
 		if (p->slots[i].phase == SLOT_ACTIVE)
 			for (unsigned k = 0; k < SL_DF_COUNT; k++)
 				cap += p->slots[i].files.fd[k] >= 0;
-	ops = calloc(cap ? cap : 1, sizeof(*ops));
-	while (ops == NULL) {
-		uint64_t delay = ERR_BACKOFF_MIN_NS;
-		fprintf(stderr, "sluice: persist: out of memory for a checkpoint of %u files; retrying\n", cap);
-		error_backoff(p, &delay);
-		ops = calloc(cap ? cap : 1, sizeof(*ops));
-	}
+	ops = calloc_retry(p, cap, sizeof(*ops), "the list of files a checkpoint syncs");
 	for (uint32_t i = 0; i < SL_MAX_DOCS; i++)
 		if (p->slots[i].phase == SLOT_ACTIVE)
 			for (unsigned k = 0; k < SL_DF_COUNT; k++)
@@ -1978,7 +2154,8 @@ drain_messages(struct persist *p)
 		}
 		s->ended = true;
 		s->total = m->lines;
-		s->fail_code = m->code;
+		if (s->fail_code == 0)
+			s->fail_code = m->code;   /* a document that gave up already failed (give_up) */
 		slot_maybe_finish(p, m->doc);
 	}
 	return n;
@@ -2155,6 +2332,7 @@ sl_persist_start(struct sl_runtime *rt, struct sl_recovery *rec, char *err, size
 	p->rt = rt;
 	p->fault_rng = 0x9e3779b97f4a7c15ull;
 	p->batch_records = rt->cfg->batch_records ? rt->cfg->batch_records : PERSIST_DEFAULT_RECORDS;
+	p->held_max = (uint64_t)(rt->cfg->held_max_mb ? rt->cfg->held_max_mb : 256) << 20;
 	p->batch_limit = RTE_MIN(RTE_MAX(rt->cfg->batch_min_records, 1u), p->batch_records);
 	rt->persist_stats.batch_limit = p->batch_limit;
 	p->idle_ns = IDLE_SLEEP_MIN_NS;

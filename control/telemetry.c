@@ -219,6 +219,11 @@ status_persist(struct rte_tel_data *d, const struct sl_persist_stats *p)
 	rte_tel_data_add_dict_u64(row, "segments_deleted", rd(&p->segments_deleted));
 	rte_tel_data_add_dict_u64(row, "recovered_docs", rd(&p->recovered_docs));
 	rte_tel_data_add_dict_u64(row, "recovered_records", rd(&p->recovered_records));
+	rte_tel_data_add_dict_u64(row, "held_copies", rd(&p->held_copies));
+	rte_tel_data_add_dict_u64(row, "held_bytes", rd(&p->held_bytes));
+	rte_tel_data_add_dict_u64(row, "docs_given_up", rd(&p->docs_given_up));
+	rte_tel_data_add_dict_u64(row, "lines_given_up", rd(&p->lines_given_up));
+	rte_tel_data_add_dict_u64(row, "late_results", rd(&p->late_results));
 	{
 		/* time unhealthy: the finished periods plus the current one */
 		uint64_t bad = rd(&p->unhealthy), total = rd(&p->unhealthy_ns_total);
@@ -257,6 +262,7 @@ status_ws(struct rte_tel_data *d, const struct sl_ws_stats *w)
 	rte_tel_data_add_dict_u64(row, "refused_url", rd(&w->refused_url));
 	rte_tel_data_add_dict_u64(row, "gate_timeouts", rd(&w->gate_timeouts));
 	rte_tel_data_add_dict_u64(row, "gate_busy", rd(&w->gate_busy));
+	rte_tel_data_add_dict_u64(row, "ingest_too_large", rd(&w->ingest_too_large));
 	return add_row(d, "ws", row);
 }
 
@@ -355,6 +361,8 @@ lcore_worker_row(struct rte_tel_data *d, const struct sl_runtime *rt, unsigned w
 	rte_tel_data_add_dict_u64(row, "load", worker_load(rt, w));
 	rte_tel_data_add_dict_u64(row, "busy_pct", busy_pct(rd(&s->polls), rd(&s->busy_polls)));
 	rte_tel_data_add_dict_u64(row, "heartbeat", rd(&s->heartbeat));
+	rte_tel_data_add_dict_u64(row, "large_results", rd(&s->large_results));
+	rte_tel_data_add_dict_u64(row, "pending_timeouts", rd(&s->pending_timeouts));
 	snprintf(key, sizeof(key), "worker%u", w);
 	return add_row(d, key, row);
 }

@@ -43,7 +43,18 @@ struct sl_line_batch {
 } __rte_cache_aligned;
 
 #define SL_RESULT_RECS 128u
-#define SL_RESULT_DATA (16u * 1024u)  /* bytes of output records per result batch */
+#define SL_RESULT_DATA (16u * 1024u)  /* bytes of output records per ordinary result batch */
+
+/*
+ * The most output one line may need: a built-in processor's records for a
+ * line of max_line_bytes, with every byte escaped the long way (a control
+ * byte becomes \u00XX: 6 bytes), plus room for a schema's column names
+ * (64 columns of 64-byte names and their punctuation). A line that does
+ * not fit an ordinary result batch gets a large one of this size
+ * (runtime.h: large_pool), so no line within max_line_bytes fails for the
+ * size of its own output.
+ */
+#define SL_LINE_OUTPUT_MAX(max_line) (6u * (uint32_t)(max_line) + 8192u)
 
 /* Result of one line. Reason codes are below; detail depends on the reason. */
 struct sl_result {
@@ -60,9 +71,9 @@ struct sl_result {
 /* An output record of a line: JSON text in the batch's data area, for one stream. */
 struct sl_rec_ref {
 	uint32_t off;
-	uint16_t len;
+	uint32_t len;              /* may pass 64 KiB: a long line's record, escaped */
 	uint8_t stream;            /* processor stream index, or SL_STREAM_REASON / SL_STREAM_DEADLETTER */
-	uint8_t reserved;
+	uint8_t reserved[3];
 };
 
 enum sl_status { SL_ST_OK = 0, SL_ST_ERROR = 1 };
@@ -80,6 +91,8 @@ enum sl_reason {
 	SL_R_POISON,           /* the line crashed workers crash_limit times: quarantined */
 	SL_R_OUTPUT,           /* the line's output records did not fit a result batch */
 	SL_R_PROCESSOR,        /* an external processor reported an error (text in the reason record) */
+	SL_R_TIMEOUT,          /* long work (PENDING) did not finish within pending_timeout_ms; detail = it */
+	SL_R_NO_RESULT,        /* the document failed before this line's result came (held_max_mb); detail = the limit */
 	SL_R__COUNT
 };
 
@@ -90,6 +103,10 @@ enum sl_rbatch_kind { SL_RB_RESULTS = 0, SL_RB_SUMMARY = 1 };
  * Results of a run of consecutive lines of one document: r[i] is line
  * first_line + i. A line batch gives one result batch, or several when the
  * output records do not fit one (each then covers a sub-run).
+ *
+ * The data area is data_cap bytes: SL_RESULT_DATA in the ordinary pool,
+ * SL_LINE_OUTPUT_MAX(max_line_bytes) in the large pool, and just what is
+ * used in persistence's heap copies. Objects are sl_result_batch_size(cap).
  */
 struct sl_result_batch {
 	uint32_t doc;
@@ -109,18 +126,30 @@ struct sl_result_batch {
 	uint16_t n_recs;
 	uint16_t reserved3;
 	uint32_t data_used;
+	uint32_t data_cap;         /* bytes at data[] */
 	struct sl_rec_ref rec[SL_RESULT_RECS];
-	char data[SL_RESULT_DATA];
+	char data[];
 } __rte_cache_aligned;
 
-/* Give a result batch back: to its pool, or to the heap if it is a copy. */
+static inline size_t
+sl_result_batch_size(uint32_t data_cap)
+{
+	return sizeof(struct sl_result_batch) + data_cap;
+}
+
+/*
+ * Give a result batch back: to the pool it came from (the ordinary one,
+ * which pool names, or the large one: the object's header says which), or
+ * to the heap if it is a copy.
+ */
 static inline void
 sl_result_batch_free(struct rte_mempool *pool, struct sl_result_batch *b)
 {
+	(void)pool;
 	if (b->heap)
 		free(b);
 	else
-		rte_mempool_put(pool, b);
+		rte_mempool_put(rte_mempool_from_obj(b), b);
 }
 
 /* The reason text record of result r, or NULL. */

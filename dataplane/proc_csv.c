@@ -129,7 +129,8 @@ static void parse_quoted(const char *line, uint32_t len, struct csv_parse *r)
 
 struct csv_state {
 	const struct sl_tenant_conf *tenant;
-	char rec[SL_RESULT_DATA];      /* the line's record is built here, then appended */
+	uint32_t rec_cap;
+	char rec[];                    /* the line's record is built here, then appended */
 };
 
 /* One field of a well-formed line: its raw bytes, and whether it is quoted. */
@@ -436,7 +437,7 @@ static int apply_schema(struct csv_state *st, const char *line, uint32_t len,
 			struct sl_result *res, struct sl_rec_out *out)
 {
 	const struct sl_tenant_conf *t = st->tenant;
-	struct rec_buf b = { st->rec, 0, sizeof(st->rec) };
+	struct rec_buf b = { st->rec, 0, st->rec_cap };
 	uint32_t pos = 0;
 	bool ok = put(&b, "{", 1);
 
@@ -504,13 +505,23 @@ static int apply_schema(struct csv_state *st, const char *line, uint32_t len,
 
 static void *csv_init(const struct sl_proc_env *env)
 {
-	struct csv_state *st = malloc(sizeof(*st));
+	/*
+	 * With a schema, room for the record of any line within max_line_bytes
+	 * (a line is never longer than a batch's data), every byte escaped the
+	 * long way: a line never fails for the size of its own record. Without
+	 * one there is no record (and no buffer: tenants x workers of them).
+	 */
+	uint32_t max_line = env->cfg != NULL ? env->cfg->max_line_bytes : SL_BATCH_DATA;
+	uint32_t cap = env->tenant != NULL && env->tenant->n_schema != 0 ? SL_LINE_OUTPUT_MAX(max_line) : 0;
+	struct csv_state *st = malloc(sizeof(*st) + cap);
 
 	if (st == NULL) {
-		snprintf(env->err, env->errlen, "csv: out of memory for the per-worker state");
+		snprintf(env->err, env->errlen, "csv: out of memory for the per-worker state (%zu bytes)",
+			 sizeof(*st) + cap);
 		return NULL;
 	}
 	st->tenant = env->tenant;
+	st->rec_cap = cap;
 	return st;
 }
 

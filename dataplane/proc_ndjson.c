@@ -26,7 +26,7 @@
 
 struct ndjson_state {
 	struct sl_json_tok toks[NDJSON_TOKENS];
-	char rec[SL_RESULT_DATA];
+	char rec[SL_BATCH_DATA];       /* the compacted line: never longer than the line */
 };
 
 static void *ndjson_init(const struct sl_proc_env *env)

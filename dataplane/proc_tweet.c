@@ -83,7 +83,8 @@ struct tweet_state {
 	struct sl_json_tok toks[TWEET_TOKENS];
 	int text_len;                       /* of text[], -1 if it could not be unescaped */
 	char text[32u * 1024u];             /* an unescaped text: the last tweet emitted */
-	char rec[2048];                     /* one record being built */
+	/* one record being built: ids and names are slices of the line, so a line's worth and a little */
+	char rec[SL_BATCH_DATA + 512u];
 };
 
 /* One tweet, extracted before anything is written. */
@@ -353,28 +354,22 @@ static int extract(const char *s, const struct sl_json_tok *toks, int obj, struc
 
 /* ---- writing ----------------------------------------------------------- */
 
-/* An id as a JSON string: a string's raw content is already valid JSON text. */
-static int put_id(char *b, size_t cap, const char *s, const struct sl_json_tok *t)
-{
-	return snprintf(b, cap, "\"%.*s\"", (int)(t->end - t->start), s + t->start);
-}
+/* The printf arguments of an id as a JSON string ("%s%.*s%s"): a string's raw content is valid JSON text. */
+#define ID_ARGS(s, t) "\"", (int)((t)->end - (t)->start), (s) + (t)->start, "\""
 
 static int emit(struct tweet_state *st, const char *s, const struct tweet *t, struct sl_rec_out *out)
 {
 	const struct sl_json_tok *toks = st->toks;
-	char id[128], uid[128], rt[128], eng[32];
+	static const struct sl_json_tok null_tok = { .start = 0, .end = 0 };
+	const struct sl_json_tok *id = &toks[t->id], *uid = &toks[t->user_id], *rt = &null_tok;
+	char eng[32];
 	int n;
 
-	/* Ids longer than the buffers are cut by snprintf: reject instead of writing bad JSON. */
-	if (put_id(id, sizeof(id), s, &toks[t->id]) >= (int)sizeof(id) ||
-	    put_id(uid, sizeof(uid), s, &toks[t->user_id]) >= (int)sizeof(uid))
-		return -1;
 	if (t->retweet_of >= 0) {
 		int rid = get_id(s, toks, t->retweet_of);
-		if (rid < 0 || put_id(rt, sizeof(rt), s, &toks[rid]) >= (int)sizeof(rt))
+		if (rid < 0)
 			return -1;
-	} else {
-		strcpy(rt, "null");
+		rt = &toks[rid];
 	}
 	int tl = sl_json_unescape(s, &toks[t->text], st->text, sizeof(st->text));
 	double sent = tl < 0 ? 0.0 : sentiment(st, st->text, (size_t)tl);
@@ -385,15 +380,20 @@ static int emit(struct tweet_state *st, const char *s, const struct tweet *t, st
 	else
 		snprintf(eng, sizeof(eng), "%.6g", (double)(t->favorites + t->retweets) / (double)t->followers);
 
-	n = snprintf(st->rec, sizeof(st->rec),
-		     "{\"id\":%s,\"user\":%s,\"sentiment\":%.4f,\"engagement\":%s,\"retweet_of\":%s}",
-		     id, uid, sent, eng, rt);
+	/* ids, names: slices of the line, so st->rec (a line's worth and more) holds any record */
+	if (rt == &null_tok)
+		n = snprintf(st->rec, sizeof(st->rec), "{\"id\":%s%.*s%s,\"user\":%s%.*s%s,\"sentiment\":%.4f,"
+			     "\"engagement\":%s,\"retweet_of\":null}", ID_ARGS(s, id), ID_ARGS(s, uid), sent, eng);
+	else
+		n = snprintf(st->rec, sizeof(st->rec), "{\"id\":%s%.*s%s,\"user\":%s%.*s%s,\"sentiment\":%.4f,"
+			     "\"engagement\":%s,\"retweet_of\":%s%.*s%s}", ID_ARGS(s, id), ID_ARGS(s, uid), sent,
+			     eng, ID_ARGS(s, rt));
 	if (n >= (int)sizeof(st->rec) || sl_rec_add(out, 0, st->rec, (uint32_t)n) != 0)
 		return -1;
 
 	const struct sl_json_tok *sn = &toks[t->screen_name];
-	n = snprintf(st->rec, sizeof(st->rec), "{\"id\":%s,\"screen_name\":\"%.*s\",\"followers\":%lld}",
-		     uid, (int)(sn->end - sn->start), s + sn->start, (long long)t->followers);
+	n = snprintf(st->rec, sizeof(st->rec), "{\"id\":%s%.*s%s,\"screen_name\":\"%.*s\",\"followers\":%lld}",
+		     ID_ARGS(s, uid), (int)(sn->end - sn->start), s + sn->start, (long long)t->followers);
 	if (n >= (int)sizeof(st->rec) || sl_rec_add(out, 1, st->rec, (uint32_t)n) != 0)
 		return -1;
 	return 0;

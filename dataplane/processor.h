@@ -22,7 +22,22 @@
  *
  * Long work: process may return SL_PROC_PENDING after filling the result
  * and records; the line is then in flight until poll() reports its cookie
- * as complete. A worker holds many pending lines at once.
+ * as complete. A worker holds many pending lines at once. A line whose
+ * cookie does not come back within [workers] pending_timeout_ms is given
+ * an error result (SL_R_TIMEOUT) and its records are dropped; a cookie
+ * reported after that is ignored.
+ *
+ * Room for records: a line always gets at least SL_LINE_OUTPUT_MAX(
+ * max_line_bytes) bytes and SL_RESULT_RECS record slots if it needs them
+ * (env->cfg->max_line_bytes says how much to allocate for building a
+ * record). The worker first offers the room left in the current result
+ * batch; when sl_rec_add reports overflow there, it calls process again
+ * for the same line with more room (a fresh result batch, then a large
+ * one). So a processor whose poll is NULL must give the same verdict and
+ * records when called twice for a line. A processor with a poll (one that
+ * may return PENDING) is called once per line: its records go to a
+ * staging area of the full size and are placed by the worker.
+ * Only output beyond that room fails the line (SL_R_OUTPUT).
  */
 #ifndef SLUICE_PROCESSOR_H
 #define SLUICE_PROCESSOR_H
@@ -33,7 +48,7 @@
 #include "batch.h"
 #include "../config/config.h"
 
-#define SL_PROC_ABI_VERSION 1u
+#define SL_PROC_ABI_VERSION 2u   /* 2: sl_rec_ref.len is 32 bits; records may pass 64 KiB */
 #define SL_PROC_MAX_STREAMS 4u
 #define SL_STREAM_REASON 254u      /* pseudo-stream: error text for the line */
 #define SL_STREAM_DEADLETTER 255u  /* pseudo-stream: the raw quarantined line */

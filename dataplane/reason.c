@@ -23,6 +23,8 @@ static const char *const reason_names[SL_R__COUNT] = {
 	[SL_R_POISON] = "poison",
 	[SL_R_OUTPUT] = "output",
 	[SL_R_PROCESSOR] = "processor",
+	[SL_R_TIMEOUT] = "timeout",
+	[SL_R_NO_RESULT] = "no_result",
 };
 
 const char *sl_reason_name(enum sl_reason r)
@@ -66,9 +68,18 @@ int sl_result_reason_text(const struct sl_result *r, char *buf, size_t cap)
 		return snprintf(buf, cap, "quarantined: this line crashed workers %u time%s",
 				(unsigned)r->detail, r->detail == 1 ? "" : "s");
 	case SL_R_OUTPUT:
-		return snprintf(buf, cap, "the line's output did not fit");
+		if (r->detail == 0)
+			return snprintf(buf, cap, "the line's output did not fit");
+		return snprintf(buf, cap, "the line's output records need more than %u bytes or %u records",
+				(unsigned)r->detail, SL_RESULT_RECS);
 	case SL_R_PROCESSOR:
 		return snprintf(buf, cap, "external processor error");
+	case SL_R_TIMEOUT:
+		return snprintf(buf, cap, "the processor did not finish the line within pending_timeout_ms "
+				"(%u ms)", (unsigned)r->detail);
+	case SL_R_NO_RESULT:
+		return snprintf(buf, cap, "no result: the document failed while waiting for an earlier line "
+				"(its later results passed [storage] held_max_mb = %u MiB)", (unsigned)r->detail);
 	default:
 		return snprintf(buf, cap, "unknown reason %u", (unsigned)r->reason);
 	}

@@ -41,6 +41,18 @@ msg_ring(const char *kind, unsigned a, unsigned flags, char *err, size_t errlen)
 	return r;
 }
 
+/* Each result batch knows the size of its data area (the pools differ in it). */
+static void
+result_init(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	struct sl_result_batch *rb = obj;
+
+	(void)mp;
+	(void)idx;
+	memset(rb, 0, sizeof(*rb));
+	rb->data_cap = (uint32_t)(uintptr_t)arg;
+}
+
 /* The first n_rx worker lcores receive, the rest work: EAL's --lcores was built that way (eal.c). */
 static int
 assign_lcores(struct sl_runtime *rt, char *err, size_t errlen)
@@ -96,11 +108,27 @@ sl_runtime_create(struct sl_runtime *rt, const struct sl_config *cfg, char *err,
 		return -1;
 	}
 	rt->result_pool = rte_mempool_create("sl_results", cfg->batches * RESULT_POOL_FACTOR,
-					     sizeof(struct sl_result_batch), 32, 0, NULL, NULL, NULL,
-					     NULL, socket, 0);
+					     sl_result_batch_size(SL_RESULT_DATA), 32, 0, NULL, NULL,
+					     result_init, (void *)(uintptr_t)SL_RESULT_DATA, socket, 0);
 	if (rt->result_pool == NULL) {
 		snprintf(err, errlen, "cannot create the result batch pool: %s; lower [dataplane] batches "
 			 "or raise memory_mb", rte_strerror(rte_errno));
+		return -1;
+	}
+	/*
+	 * Large result batches: for the rare line whose records do not fit an
+	 * ordinary one (a long line escaped, a long NDJSON object). No cache:
+	 * the pool is small and an object parked in a cache would be out of
+	 * the other workers' reach.
+	 */
+	rt->large_cap = RTE_MAX(SL_LINE_OUTPUT_MAX(cfg->max_line_bytes), SL_RESULT_DATA);
+	rt->large_pool = rte_mempool_create("sl_results_large", cfg->large_results,
+					    sl_result_batch_size(rt->large_cap), 0, 0, NULL, NULL,
+					    result_init, (void *)(uintptr_t)rt->large_cap, socket, 0);
+	if (rt->large_pool == NULL) {
+		snprintf(err, errlen, "cannot create the large result batch pool (%u x %zu bytes): %s; lower "
+			 "[dataplane] large_results or max_line_bytes, or raise memory_mb", cfg->large_results,
+			 sl_result_batch_size(rt->large_cap), rte_strerror(rte_errno));
 		return -1;
 	}
 
@@ -113,8 +141,9 @@ sl_runtime_create(struct sl_runtime *rt, const struct sl_config *cfg, char *err,
 		if ((rt->results[w] = ring("res", w, 0, SL_RESULT_RING_SIZE,
 					   RING_F_SP_ENQ | RING_F_SC_DEQ, err, errlen)) == NULL)
 			return -1;
-	/* Every result batch in the pool may sit here at once: size it so enqueue never waits on the ring. */
-	if ((rt->acks = ring("acks", 0, 0, rte_align32pow2(cfg->batches * RESULT_POOL_FACTOR + 1),
+	/* Every result batch of the pools may sit here at once: size it so enqueue rarely waits on the ring
+	 * (only persistence's heap copies can add to that, and it waits for room then). */
+	if ((rt->acks = ring("acks", 0, 0, rte_align32pow2(cfg->batches * RESULT_POOL_FACTOR + cfg->large_results + 1),
 			     RING_F_SP_ENQ | RING_F_SC_DEQ, err, errlen)) == NULL)
 		return -1;
 	for (unsigned i = 0; i < rt->n_rx; i++) {
@@ -158,6 +187,7 @@ sl_runtime_destroy(struct sl_runtime *rt)
 	rte_ring_free(rt->ws_to_mgr);
 	rte_mempool_free(rt->batch_pool);
 	rte_mempool_free(rt->result_pool);
+	rte_mempool_free(rt->large_pool);
 	rte_free(rt->docs);
 	rte_free(rt->tenant_stats);
 	memset(rt, 0, sizeof(*rt));

@@ -42,13 +42,20 @@ struct sl_producer_load {
 
 #define SL_WORKER_INFLIGHT 64u   /* line batches a worker holds at once (pending long work) */
 
-/* A line batch being worked on: its result batches wait here until every line is done. */
+/*
+ * A line batch being worked on: its result batches wait here until every
+ * line is done. A result batch is opened only for a line that did not fit
+ * the one before, so each holds at least one line: SL_BATCH_LINES is enough.
+ */
 struct sl_inflight {
 	struct sl_line_batch *lb;
-	struct sl_result_batch *rb[8];           /* in line order; more than one when output overflows */
+	struct sl_result_batch *rb[SL_BATCH_LINES];  /* in line order; more than one when output overflows */
 	uint8_t n_rb;
 	uint8_t used;
 	uint16_t pending;                        /* lines whose long work is not finished */
+	uint32_t gen;                            /* bumped each time the slot is taken: in every cookie */
+	uint64_t pending_mask;                   /* bit i: line i is pending */
+	uint64_t deadline_ns;                    /* pending lines still pending then are timed out */
 };
 
 struct sl_worker_state {
@@ -90,7 +97,9 @@ struct sl_runtime {
 
 	struct rte_mempool *mbuf_pool;
 	struct rte_mempool *batch_pool;         /* struct sl_line_batch */
-	struct rte_mempool *result_pool;        /* struct sl_result_batch */
+	struct rte_mempool *result_pool;        /* struct sl_result_batch, SL_RESULT_DATA bytes of records */
+	struct rte_mempool *large_pool;         /* the same with large_cap bytes: a line whose output needs it */
+	uint32_t large_cap;                     /* SL_LINE_OUTPUT_MAX(max_line_bytes), at least SL_RESULT_DATA */
 
 	struct rte_ring *work[SL_MAX_PRODUCERS][SL_MAX_WORKERS];
 	struct rte_ring *results[SL_MAX_WORKERS];

@@ -250,6 +250,8 @@ const char *slp_code_str(enum slp_code c)
 		return "this tenant already has its maximum of documents in flight (max_streams)";
 	case SLP_E_TOO_LARGE:
 		return "document larger than the tenant's max_document_bytes (max_document_mb)";
+	case SLP_E_HELD:
+		return "results waiting for a line that did not come passed held_max_mb; the missing lines are errors";
 	}
 	return "unknown code";
 }

@@ -71,6 +71,7 @@ enum slp_code {
 	SLP_E_TIMEOUT = 11,        /* stream idle too long; state freed */
 	SLP_E_TENANT_STREAMS = 12, /* this tenant has its maximum of concurrent streams open */
 	SLP_E_TOO_LARGE = 13,      /* document larger than the tenant's max_document_bytes */
+	SLP_E_HELD = 14,           /* results waiting for a line that did not come passed held_max_mb */
 };
 
 /*

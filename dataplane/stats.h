@@ -51,7 +51,10 @@ struct sl_worker_stats {
 	uint64_t polls, busy_polls;
 	uint64_t batches, lines, ok, errors;
 	uint64_t busy_cycles;
-	uint64_t result_retries;                     /* result ring full: waited on persistence */
+	uint64_t result_retries;                     /* result ring full or pool empty: waited on persistence */
+	uint64_t large_results;                      /* large result batches taken: a line's output did not fit */
+	uint64_t pending_timeouts;                   /* PENDING lines timed out (pending_timeout_ms) */
+	uint64_t stale_cookies;                      /* completions for no pending line (timed out before, or bogus) */
 	uint64_t heartbeat;                          /* bumped every loop: liveness */
 	uint64_t batch_us[SL_LAT_BUCKETS];           /* completion time of line batches, dispatch to results */
 	uint64_t wait_us[SL_LAT_BUCKETS];            /* queueing: dispatch to the worker starting the batch */
@@ -86,6 +89,10 @@ struct sl_persist_stats {
 	uint64_t recovered_docs, recovered_records;  /* at start: unfinished documents and results replayed */
 	uint64_t cyc_cpu;                            /* TSC cycles ordering, formatting and journaling rounds */
 	uint64_t held_copies;                        /* early result batches moved to the heap (pool pressure) */
+	uint64_t held_bytes;                         /* heap copies held now (bounded by held_max_mb) */
+	uint64_t docs_given_up;                      /* documents failed: held results passed held_max_mb */
+	uint64_t lines_given_up;                     /* lines written as no_result when their wait was given up */
+	uint64_t late_results;                       /* results of such lines that came afterwards: dropped */
 	uint64_t cyc_io;                             /* TSC cycles waiting for writes and the journal sync */
 } __rte_cache_aligned;
 
@@ -97,6 +104,7 @@ struct sl_ws_stats {
 	uint64_t refused_auth, refused_path, refused_tenant, refused_revision;
 	uint64_t culled_slow;
 	uint64_t ingest_lines, ingest_bytes, ingest_pauses;
+	uint64_t ingest_too_large;                   /* uploads failed for passing max_document_mb (413) */
 	uint64_t cyc_ack;                            /* TSC cycles turning result batches into ACK messages */
 	uint64_t replayed_messages;                  /* ACK and summary messages read back for ?from= */
 	/* the listener's gate (control/gate.c), written by the sl-gate thread only */

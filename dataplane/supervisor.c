@@ -97,7 +97,7 @@ salvage(struct sl_supervisor *s, unsigned w)
 		if (!inf->used)
 			continue;
 		for (unsigned k = 0; k < inf->n_rb; k++)
-			rte_mempool_put(rt->result_pool, inf->rb[k]);
+			sl_result_batch_free(rt->result_pool, inf->rb[k]);   /* ordinary or large */
 		if ((int32_t)slot == ws->crash_slot && ws->crash_line >= 0 &&
 		    ws->crash_line < (int32_t)inf->lb->n_lines) {
 			struct sl_line_ref *l = &inf->lb->line[ws->crash_line];

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <rte_cycles.h>
+#include <rte_log.h>
 #include <rte_mempool.h>
 #include <rte_prefetch.h>
 #include <rte_ring.h>
@@ -24,6 +25,7 @@
 #define WORKER_PARK_NS 20000000L    /* a parked worker looks at its rings every 20 ms */
 #define WORKER_POLL_MAX 256u
 #define CRASH_KILLED 1000           /* siglongjmp value for "told to die" (not a signal) */
+#define WORKER_STOP_GRACE_MS 5000u  /* at a stop, pending lines get this long to complete */
 
 /* Armed while this thread runs sl_worker_main: where a fault goes. */
 static __thread sigjmp_buf *tl_jmp;
@@ -83,7 +85,18 @@ struct worker {
 	unsigned n_active;
 	unsigned n_inflight;
 	unsigned pending;              /* lines pending in all in-flight batches */
+	int building;                  /* the slot start_batch is filling (never finished under it), or -1 */
+	uint64_t next_deadline;        /* no pending line times out before this (CLOCK_MONOTONIC ns) */
+	uint64_t timeout_ns;           /* [workers] pending_timeout_ms */
+	/* processors that may return PENDING run once per line: their records are staged here, then placed */
+	char *stage;                   /* large_cap bytes */
+	struct sl_rec_ref *stage_rec;  /* SL_RESULT_RECS */
+	char output_text[160];         /* the reason of a line whose output does not fit even a large batch */
 };
+
+_Static_assert(SL_BATCH_LINES <= 64, "a line batch's pending lines are a 64-bit mask");
+
+static unsigned poll_pending(struct worker *W);
 
 static uint64_t
 now_ns(void)
@@ -94,18 +107,27 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Results are never dropped: wait for persistence when the pool is empty. */
+/*
+ * Results are never dropped: wait for persistence when the pool (the
+ * ordinary one, or the large one) is empty. Meanwhile serve the
+ * completions of this worker's pending lines: the batches they hold may be
+ * what the pool is waiting for.
+ */
 static struct sl_result_batch *
-rb_new(struct worker *W, const struct sl_line_batch *lb, uint64_t first_line)
+rb_new(struct worker *W, const struct sl_line_batch *lb, uint64_t first_line, bool large)
 {
+	struct rte_mempool *mp = large ? W->rt->large_pool : W->rt->result_pool;
 	void *obj;
 	struct sl_result_batch *rb;
 
-	while (rte_mempool_get(W->rt->result_pool, &obj) != 0) {
+	while (rte_mempool_get(mp, &obj) != 0) {
 		W->st->result_retries++;
+		if (W->pending > 0)
+			poll_pending(W);
 		rte_delay_us_sleep(50);
 	}
 	rb = obj;
+	rb->data_cap = large ? W->rt->large_cap : SL_RESULT_DATA;
 	rb->doc = lb->doc;
 	rb->doc_gen = lb->doc_gen;
 	rb->tenant = lb->tenant;
@@ -154,13 +176,76 @@ static void
 out_init(struct sl_rec_out *o, struct sl_result_batch *rb)
 {
 	o->buf = rb->data + rb->data_used;
-	o->cap = SL_RESULT_DATA - rb->data_used;
+	o->cap = rb->data_cap - rb->data_used;
 	o->used = 0;
 	o->n = 0;
 	o->max = (uint16_t)(SL_RESULT_RECS - rb->n_recs);
 	o->rec = rb->rec + rb->n_recs;
 	o->base = rb->data_used;
 	o->overflow = 0;
+}
+
+/* The staging area: all the room a line may have (for processors that run once per line). */
+static void
+stage_init(struct worker *W, struct sl_rec_out *o)
+{
+	o->buf = W->stage;
+	o->cap = W->rt->large_cap;
+	o->used = 0;
+	o->n = 0;
+	o->max = SL_RESULT_RECS;
+	o->rec = W->stage_rec;
+	o->base = 0;
+	o->overflow = 0;
+}
+
+/*
+ * A result batch with more room for line i of the in-flight slot: the
+ * current one is replaced if it holds no line yet, else a new one follows
+ * it (so every result batch of a line batch holds a line: at most
+ * SL_BATCH_LINES of them).
+ */
+static struct sl_result_batch *
+more_room(struct worker *W, struct sl_inflight *inf, const struct sl_line_batch *lb, unsigned i, bool large)
+{
+	struct sl_result_batch *cur = inf->rb[inf->n_rb - 1];
+	struct sl_result_batch *rb = rb_new(W, lb, lb->first_line + i, large);
+
+	if (cur->n == 0) {
+		sl_result_batch_free(W->rt->result_pool, cur);
+		inf->rb[inf->n_rb - 1] = rb;
+	} else {
+		inf->rb[inf->n_rb++] = rb;
+	}
+	if (large)
+		W->st->large_results++;
+	return rb;
+}
+
+static bool
+fits(const struct sl_result_batch *rb, uint32_t bytes, unsigned recs)
+{
+	return bytes <= rb->data_cap - rb->data_used && recs <= SL_RESULT_RECS - rb->n_recs;
+}
+
+/*
+ * Move a line's staged records into its result batch (a new one, or a
+ * large one, if they do not fit the current one). On return o describes
+ * them in that batch.
+ */
+static struct sl_result_batch *
+place(struct worker *W, struct sl_inflight *inf, const struct sl_line_batch *lb, unsigned i, struct sl_rec_out *o)
+{
+	struct sl_result_batch *rb = inf->rb[inf->n_rb - 1];
+
+	if (!fits(rb, o->used, o->n))
+		rb = more_room(W, inf, lb, i, o->used > SL_RESULT_DATA);
+	memcpy(rb->data + rb->data_used, o->buf, o->used);
+	for (unsigned k = 0; k < o->n; k++) {
+		rb->rec[rb->n_recs + k] = o->rec[k];
+		rb->rec[rb->n_recs + k].off = rb->data_used + (o->rec[k].off - o->base);
+	}
+	return rb;
 }
 
 static void
@@ -192,8 +277,9 @@ run_line(struct worker *W, const struct sl_line_batch *lb, unsigned i, uint64_t 
 		uint32_t crashes = (l->flags & SL_LINE_CRASH_MASK) >> SL_LINE_CRASH_SHIFT;
 
 		line_error(r, o, SL_R_POISON, crashes, NULL);
-		sl_rec_add(o, SL_STREAM_DEADLETTER, in.data, RTE_MIN(in.len, o->cap - o->used));
-		__atomic_fetch_add(&W->rt->quarantined, 1, __ATOMIC_RELAXED);
+		/* the whole line: if it does not fit here, the worker asks again with more room */
+		if (sl_rec_add(o, SL_STREAM_DEADLETTER, in.data, in.len) == 0)
+			__atomic_fetch_add(&W->rt->quarantined, 1, __ATOMIC_RELAXED);
 		return SL_PROC_DONE;
 	}
 	if (cfg->poison_marker[0] != '\0' && memmem(in.data, in.len, cfg->poison_marker,
@@ -265,10 +351,19 @@ hold_batch(struct worker *W, struct sl_line_batch *lb)
 	inf = &W->ws->inflight[slot];
 	inf->lb = lb;
 	inf->pending = 0;
+	inf->pending_mask = 0;
+	inf->gen++;                    /* cookies of the slot's earlier batches are stale now */
 	inf->n_rb = 0;
 	inf->used = 1;
 	W->n_inflight++;
 	return slot;
+}
+
+/* A line's cookie: which slot and line, and which use of the slot (a late cookie is stale). */
+static inline uint64_t
+cookie_of(const struct sl_inflight *inf, unsigned slot, unsigned i)
+{
+	return ((uint64_t)inf->gen << 32) | ((uint64_t)slot << 16) | i;
 }
 
 static void
@@ -278,30 +373,45 @@ start_batch(struct worker *W, unsigned slot)
 	struct sl_inflight *inf = &W->ws->inflight[slot];
 	struct sl_line_batch *lb = inf->lb;
 	struct sl_result_batch *rb;
+	/* a processor that may return PENDING runs once per line: its records are staged */
+	bool staged = W->rt->procs[lb->tenant]->poll != NULL;
 
 	W->st->wait_us[sl_lat_bucket((t0 - lb->enq_tsc) * 1000000 / rte_get_tsc_hz())]++;
-	inf->rb[0] = rb = rb_new(W, lb, lb->first_line);
+	W->building = (int)slot;
+	inf->deadline_ns = now_ns() + W->timeout_ns;
+	inf->rb[0] = rb = rb_new(W, lb, lb->first_line, false);
 	inf->n_rb = 1;
 
 	for (unsigned i = 0; i < lb->n_lines;) {
-		struct sl_result *r = &rb->r[rb->n];
+		struct sl_result staged_r, *r = staged ? &staged_r : &rb->r[rb->n];
 		struct sl_rec_out o;
 		enum sl_proc_rc rc;
 
 		if (i + 1 < lb->n_lines)
 			rte_prefetch0(lb->data + lb->line[i + 1].off);
-		out_init(&o, rb);
+		if (staged)
+			stage_init(W, &o);
+		else
+			out_init(&o, rb);
 		W->ws->crash_slot = (int32_t)slot;
 		W->ws->crash_line = (int32_t)i;
-		rc = run_line(W, lb, i, ((uint64_t)slot << 16) | i, r, &o);
+		rc = run_line(W, lb, i, cookie_of(inf, slot, i), r, &o);
 		W->ws->crash_line = -1;
-		if (o.overflow) {
-			if (rc == SL_PROC_DONE && rb->n > 0 && inf->n_rb < RTE_DIM(inf->rb)) {
-				/* The records do not fit behind the lines before: a new result batch. */
-				inf->rb[inf->n_rb++] = rb = rb_new(W, lb, lb->first_line + i);
-				continue; /* the same line again, into the fresh batch */
-			}
-			line_error(r, &o, SL_R_OUTPUT, 0, NULL);
+		if (o.overflow && !staged && rc == SL_PROC_DONE && (rb->n > 0 || rb->data_cap < W->rt->large_cap)) {
+			/*
+			 * The records do not fit here: the same line again with
+			 * more room, a fresh batch after the lines before it, and
+			 * if it was fresh already, a large one.
+			 */
+			rb = more_room(W, inf, lb, i, rb->n == 0);
+			continue;
+		}
+		if (o.overflow)
+			line_error(r, &o, SL_R_OUTPUT, W->rt->large_cap, W->output_text);
+		if (staged) {
+			rb = place(W, inf, lb, i, &o);
+			rb->r[rb->n] = staged_r;
+			r = &rb->r[rb->n];
 		}
 		r->line = lb->first_line + i;
 		r->rec_first = rb->n_recs;
@@ -311,20 +421,92 @@ start_batch(struct worker *W, unsigned slot)
 		rb->n++;
 		if (rc == SL_PROC_PENDING) {
 			inf->pending++;
+			inf->pending_mask |= 1ull << i;
 			W->pending++;
 		}
 		i++;
 	}
 	W->ws->crash_slot = -1;
+	W->building = -1;
 	/* the last result batch ends where the line batch ends: persistence's resume point */
 	rb->end_offset = lb->end_offset;
 	rb->end_crc = lb->end_crc;
 	W->st->busy_cycles += rte_rdtsc() - t0;
 	if (inf->pending == 0)
 		finish(W, slot);
+	else if (inf->deadline_ns < W->next_deadline)
+		W->next_deadline = inf->deadline_ns;
 }
 
-/* Completions of long work: finish the batches whose last pending line is done. */
+/* Line i of a slot is no longer pending; the batch is done when its last one is. */
+static void
+line_done(struct worker *W, unsigned slot, unsigned i)
+{
+	struct sl_inflight *inf = &W->ws->inflight[slot];
+
+	inf->pending_mask &= ~(1ull << i);
+	inf->pending--;
+	W->pending--;
+	if (inf->pending == 0 && (int)slot != W->building)
+		finish(W, slot);   /* the batch being built is finished by start_batch */
+}
+
+/*
+ * Lines still pending past their deadline (pending_timeout_ms after their
+ * batch started): the processor lost them or is stuck. Each becomes an
+ * error (SL_R_TIMEOUT) without its records, so the batch, and the
+ * document's later results waiting behind it in persistence, move on. A
+ * cookie reported for it afterwards is stale (the slot's gen moved on).
+ */
+static unsigned
+expire_pending(struct worker *W, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+	unsigned expired = 0;
+
+	for (unsigned slot = 0; slot < SL_WORKER_INFLIGHT; slot++) {
+		struct sl_inflight *inf = &W->ws->inflight[slot];
+
+		if (!inf->used || inf->pending_mask == 0 || (int)slot == W->building)
+			continue;
+		if (inf->deadline_ns > now) {
+			next = RTE_MIN(next, inf->deadline_ns);
+			continue;
+		}
+		/* every pending line of the batch started with it: they all expire now */
+		for (unsigned k = 0; k < inf->n_rb; k++) {
+			struct sl_result_batch *rb = inf->rb[k];
+
+			for (uint16_t j = 0; j < rb->n; j++) {
+				unsigned i = (unsigned)(rb->first_line + j - inf->lb->first_line);
+				struct sl_result *r = &rb->r[j];
+
+				if (i >= 64 || !(inf->pending_mask & (1ull << i)))
+					continue;
+				r->status = SL_ST_ERROR;
+				r->reason = SL_R_TIMEOUT;
+				r->detail = W->rt->cfg->pending_timeout_ms;
+				r->fields = 0;
+				r->n_recs = 0;        /* its records stay in the batch, unreferenced */
+			}
+		}
+		unsigned n = (unsigned)__builtin_popcountll(inf->pending_mask);
+
+		W->st->pending_timeouts += n;
+		expired += n;
+		W->pending -= n;
+		inf->pending = 0;
+		inf->pending_mask = 0;
+		finish(W, slot);
+	}
+	W->next_deadline = next;
+	return expired;
+}
+
+/*
+ * Completions of long work: finish the batches whose last pending line is
+ * done; then time out what is past its deadline.
+ */
 static unsigned
 poll_pending(struct worker *W)
 {
@@ -340,18 +522,21 @@ poll_pending(struct worker *W)
 			continue;
 		n = p->poll(W->pstate[tenant], now, cookies, WORKER_POLL_MAX);
 		for (unsigned k = 0; k < n; k++) {
-			unsigned slot = (unsigned)(cookies[k] >> 16);
+			unsigned slot = (unsigned)(cookies[k] >> 16) & 0xffffu, i = (unsigned)cookies[k] & 0xffffu;
 			struct sl_inflight *inf = &W->ws->inflight[slot];
 
-			if (slot >= SL_WORKER_INFLIGHT || !inf->used || inf->pending == 0)
-				continue; /* a processor bug: never trust a cookie blindly */
-			inf->pending--;
-			W->pending--;
-			if (inf->pending == 0)
-				finish(W, slot);
+			/* never trust a cookie blindly: a timed-out line's, a processor bug */
+			if (slot >= SL_WORKER_INFLIGHT || i >= 64 || !inf->used ||
+			    inf->gen != (uint32_t)(cookies[k] >> 32) || !(inf->pending_mask & (1ull << i))) {
+				W->st->stale_cookies++;
+				continue;
+			}
+			line_done(W, slot, i);
 		}
 		total += n;
 	}
+	if (W->pending > 0 && now >= W->next_deadline)
+		total += expire_pending(W, now);
 	return total;
 }
 
@@ -424,9 +609,23 @@ sl_worker_main(void *arg)
 	W.pfailed = calloc(n_tenants, 1);
 	W.perr = calloc(n_tenants, sizeof(*W.perr));
 	W.active = calloc(n_tenants, sizeof(*W.active));
+	W.stage = malloc(rt->large_cap);
+	W.stage_rec = calloc(SL_RESULT_RECS, sizeof(*W.stage_rec));
+	W.building = -1;
+	W.next_deadline = UINT64_MAX;
+	W.timeout_ns = (uint64_t)rt->cfg->pending_timeout_ms * 1000000u;
+	snprintf(W.output_text, sizeof(W.output_text), "the line's output records need more than %u bytes "
+		 "(6 x max_line_bytes + 8 KiB) or %u records", rt->large_cap, SL_RESULT_RECS);
 	if (alt_stack == NULL)
 		alt_stack = malloc(SIGSTKSZ * 4);
-	if (W.pstate == NULL || W.pfailed == NULL || W.perr == NULL || W.active == NULL || alt_stack == NULL) {
+	if (W.pstate == NULL || W.pfailed == NULL || W.perr == NULL || W.active == NULL || alt_stack == NULL ||
+	    W.stage == NULL || W.stage_rec == NULL) {
+		free(W.pstate);
+		free(W.pfailed);
+		free(W.perr);
+		free(W.active);
+		free(W.stage);
+		free(W.stage_rec);
 		atomic_store(&W.ws->crashed, 1);
 		return -1;
 	}
@@ -452,6 +651,8 @@ sl_worker_main(void *arg)
 		free(W.pfailed);
 		free(W.perr);
 		free(W.active);
+		free(W.stage);
+		free(W.stage_rec);
 		return -1;
 	}
 	tl_jmp = &jb;
@@ -487,10 +688,23 @@ sl_worker_main(void *arg)
 			sl_idle_wait(&idle);
 		}
 	}
-	/* Producers have stopped: finish what is queued or in flight so it is persisted and ACKed. */
+	/*
+	 * Producers have stopped: finish what is queued or in flight so it is
+	 * persisted and ACKed. Long work still pending after a grace period is
+	 * left as a crash would leave it: not durable, not ACKed, sent again
+	 * by its sender when it resumes after the restart.
+	 */
+	uint64_t grace_end = now_ns() + (uint64_t)WORKER_STOP_GRACE_MS * 1000000u;
 	while (!rings_empty(&W) || W.n_inflight > 0) {
-		if (take(&W) == 0 && poll_pending(&W) == 0)
+		if (take(&W) == 0 && poll_pending(&W) == 0) {
+			if (rings_empty(&W) && now_ns() >= grace_end) {
+				RTE_LOG(WARNING, USER1, "sluiced: worker %u: %u lines still pending %u ms after the stop: "
+					"left unacknowledged (their senders resume them after the restart)\n", W.w,
+					W.pending, WORKER_STOP_GRACE_MS);
+				break;
+			}
 			rte_delay_us_sleep(100);
+		}
 	}
 	tl_jmp = NULL;
 	for (unsigned t = 0; t < W.n_active; t++)
@@ -500,6 +714,8 @@ sl_worker_main(void *arg)
 	free(W.pfailed);
 	free(W.perr);
 	free(W.active);
+	free(W.stage);
+	free(W.stage_rec);
 	atomic_store(&W.ws->running, 0);
 	return 0;
 }

@@ -29,7 +29,7 @@
 
 struct upper_state {
 	char up[SL_BATCH_DATA];        /* the upper-cased line */
-	char rec[SL_RESULT_DATA];      /* its record */
+	char rec[SL_LINE_OUTPUT_MAX(SL_BATCH_DATA)];   /* its record: the line escaped, up to 6 bytes a byte */
 };
 
 static void *upper_init(const struct sl_proc_env *env)

@@ -189,6 +189,7 @@ static void test_defaults(void)
 	CHECK(cfg->batch_lines == 64);
 	CHECK(cfg->tenants[0].max_streams == 64 && cfg->tenants[0].max_document_mb == 0);
 	CHECK(cfg->tenants[0].reorder_kb == 4096);
+	CHECK(cfg->large_results == 64 && cfg->held_max_mb == 256 && cfg->pending_timeout_ms == 60000);
 	report("left-out keys take their defaults");
 }
 
@@ -666,6 +667,19 @@ static const struct reject_case rejects[] = {
 	  "each from 1 to 3600000", "out of range" },
 	{ "simulate_ms min over max", HEAD "processor = simulate\nsimulate_ms = 500,50\n", 6, "[tenant.a] simulate_ms:",
 	  "MIN <= MAX", "MIN 500 is more than MAX 50" },
+
+	/* sizes and limits */
+	{ "large_results 0", DP "large_results = 0\n", 7, "[dataplane] large_results:", "a whole number from 1 to 65536",
+	  "0 is out of range" },
+	{ "held_max_mb 0", "[storage]\ndata_dir = /d\nheld_max_mb = 0\n", 3, "[storage] held_max_mb:",
+	  "a whole number from 1 to 65536", "0 is out of range" },
+	{ "pending_timeout_ms 99", WK "pending_timeout_ms = 99\n", 8, "[workers] pending_timeout_ms:",
+	  "a whole number from 100 to 86400000", NULL },
+	{ "simulate_ms past pending_timeout_ms (default)", HEAD "processor = simulate\nsimulate_ms = 100,60000\n" TAIL, 6,
+	  "[tenant.a] simulate_ms:", "below [workers] pending_timeout_ms",
+	  "simulated work of up to 60000 ms would time out: pending_timeout_ms = 60000 (the default)" },
+	{ "simulate default past pending_timeout_ms (set)", HEAD "processor = simulate\n" TAIL "[workers]\npending_timeout_ms = 400\n",
+	  5, "[tenant.a] processor:", "below [workers] pending_timeout_ms", "up to 500 ms would time out: pending_timeout_ms = 400 (line 9)" },
 };
 
 static void check_reject(const struct reject_case *rc)

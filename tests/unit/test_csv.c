@@ -492,7 +492,7 @@ static void test_schema_overflow(void)
 	CHECK(out.overflow == 1 && out.n == 0 && out.used == 0, "overflow %u n %u", out.overflow, out.n);
 	CHECK(r.status == SL_ST_OK, "the line itself is fine: %s", sl_reason_name(r.reason));
 
-	/* A string column whose escaped form exceeds the state's record buffer. */
+	/* A string column whose escaped form exceeds the room the out area has left. */
 	static char big[SL_RESULT_DATA];
 	struct sl_tenant_conf t1;
 	memset(&t1, 0, sizeof(t1));
@@ -505,6 +505,83 @@ static void test_schema_overflow(void)
 	r = run_in(st, big, sizeof(big), 0);
 	CHECK(r.status == SL_ST_OK && out.overflow == 1 && out.n == 0, "big: status %u overflow %u",
 	      r.status, out.overflow);
+	sl_proc_csv.fini(st);
+}
+
+/*
+ * Lines near and at max_line_bytes through "id:int, note:string": the
+ * record is built whole, whatever the escaping costs, given the room a
+ * worker guarantees a line (SL_LINE_OUTPUT_MAX: a large result batch).
+ * A 16,383-byte line once failed here: the state's record buffer was an
+ * ordinary result batch's 16 KiB.
+ */
+static void test_schema_long_lines(void)
+{
+	enum { MAX_LINE = 30720 };               /* the largest max_line_bytes */
+	static struct sl_config cfg;
+	static char line[MAX_LINE], big_out[SL_LINE_OUTPUT_MAX(MAX_LINE)], want[SL_LINE_OUTPUT_MAX(MAX_LINE)];
+	static struct sl_rec_ref recs[SL_RESULT_RECS];
+	struct sl_tenant_conf t;
+	char e[128] = "";
+	struct sl_result r;
+
+	sl_config_defaults(&cfg);
+	cfg.max_line_bytes = MAX_LINE;
+	memset(&t, 0, sizeof(t));
+	add_col(&t, "id", SL_COL_INT, 1);
+	add_col(&t, "note", SL_COL_STRING, 1);
+	struct sl_proc_env env = { .abi_version = SL_PROC_ABI_VERSION, .tenant = &t, .cfg = &cfg,
+				   .err = e, .errlen = sizeof(e) };
+	void *st = sl_proc_csv.init(&env);
+	CHECK(st != NULL, "init: %s", e);
+
+	/* three lines: plain text, control bytes (6 bytes each escaped), quoted with "" and newlines */
+	static const struct { uint32_t len; char fill; bool quoted; } cases[] = {
+		{ 16383, 'a', false }, { 16384, 'b', false }, { MAX_LINE, '\x01', false }, { MAX_LINE, '"', true },
+		{ MAX_LINE, '\n', true },
+	};
+	for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		uint32_t len = cases[c].len, body, n;
+
+		line[0] = '7';
+		line[1] = ',';
+		if (cases[c].quoted) {
+			/* "…": a run of "" (each one '"') or of raw newlines, inside quotes */
+			body = len - 4;
+			line[2] = '"';
+			memset(line + 3, cases[c].fill, body);
+			line[len - 1] = '"';
+			if (cases[c].fill == '"' && body % 2)
+				line[3 + body - 1] = 'z';
+		} else {
+			body = len - 2;
+			memset(line + 2, cases[c].fill, body);
+		}
+		struct sl_line_in in = { .data = line, .len = len, .flags = 0, .line = 1 };
+		struct sl_rec_out o = { .buf = big_out, .cap = sizeof(big_out), .max = SL_RESULT_RECS, .rec = recs };
+		memset(&r, 0xa5, sizeof(r));
+		CHECK(sl_proc_csv.process(st, &in, &r, &o, 0) == SL_PROC_DONE, "case %u", c);
+		CHECK(r.status == SL_ST_OK && o.overflow == 0 && o.n == 1 && o.rec[0].stream == 0,
+		      "case %u (%u bytes of 0x%02x): status %u reason %s overflow %u records %u", c, len,
+		      (unsigned char)cases[c].fill, r.status, sl_reason_name(r.reason), o.overflow, o.n);
+
+		/* the record, exactly */
+		n = (uint32_t)sprintf(want, "{\"id\":7,\"note\":\"");
+		const char *esc = cases[c].fill == '\x01' ? "\\u0001" : cases[c].fill == '"' ? "\\\"" :
+				  cases[c].fill == '\n' ? "\\n" : NULL;
+		if (cases[c].quoted && cases[c].fill == '"') {
+			for (uint32_t i = 0; i + 1 < body; i += 2)
+				n += (uint32_t)sprintf(want + n, "%s", esc);
+			if (body % 2)
+				want[n++] = 'z';
+		} else {
+			for (uint32_t i = 0; i < body; i++)
+				n += esc ? (uint32_t)sprintf(want + n, "%s", esc) : (uint32_t)(want[n] = cases[c].fill, 1);
+		}
+		n += (uint32_t)sprintf(want + n, "\"}");
+		CHECK(o.rec[0].len == n && memcmp(o.buf + o.rec[0].off, want, n) == 0,
+		      "case %u: record of %u bytes, want %u", c, o.rec[0].len, n);
+	}
 	sl_proc_csv.fini(st);
 }
 
@@ -581,6 +658,7 @@ int main(void)
 	RUN(test_schema_values); tests++;
 	RUN(test_schema_errors); tests++;
 	RUN(test_schema_overflow); tests++;
+	RUN(test_schema_long_lines); tests++;
 	RUN(test_orders_fixture); tests++;
 	sl_proc_csv.fini(state);
 	sl_proc_csv.fini(schema_state);

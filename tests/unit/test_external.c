@@ -83,6 +83,84 @@ static void test_example(void)
 	report("example processor loads and processes a line");
 }
 
+/*
+ * A line of max_line_bytes whose every byte escapes the long way (a
+ * control byte becomes \u0001): its record is six times the line. Given
+ * the room a worker guarantees a line (SL_LINE_OUTPUT_MAX), the example
+ * writes it whole.
+ */
+static void test_example_long_line(void)
+{
+	const char *path = getenv("SLUICE_EXAMPLE_PROC");
+	enum { LINE = 30720 };   /* the largest max_line_bytes */
+	static char line[LINE], out_buf[SL_LINE_OUTPUT_MAX(LINE)], want[SL_LINE_OUTPUT_MAX(LINE)];
+	struct sl_rec_ref recs[4];
+	struct sl_rec_out out = { .buf = out_buf, .cap = sizeof(out_buf), .max = 4, .rec = recs };
+	struct sl_result res;
+	struct sl_tenant_conf t;
+	const struct sl_processor *p = path ? sl_processor_load(path, err, sizeof(err)) : NULL;
+
+	CHECK(p != NULL);
+	if (p == NULL) {
+		report("example processor: a max_line_bytes line of control bytes, escaped whole");
+		return;
+	}
+	memset(&t, 0, sizeof(t));
+	struct sl_proc_env env = { .abi_version = SL_PROC_ABI_VERSION, .tenant = &t, .err = err,
+				   .errlen = sizeof(err) };
+	void *st = p->init(&env);
+	CHECK(st != NULL);
+	memset(line, 0x01, sizeof(line));
+	struct sl_line_in in = { .data = line, .len = LINE, .flags = 0, .line = 1 };
+	CHECK(p->process(st, &in, &res, &out, 1) == SL_PROC_DONE);
+	size_t n = (size_t)sprintf(want, "{\"line\":\"");
+	for (unsigned i = 0; i < LINE; i++)
+		n += (size_t)sprintf(want + n, "\\u0001");
+	n += (size_t)sprintf(want + n, "\"}");
+	CHECK(res.status == SL_ST_OK && out.overflow == 0 && out.n == 1);
+	CHECK(out.n == 1 && out.rec[0].len == n && memcmp(out.buf + out.rec[0].off, want, n) == 0);
+	if (cur_failed)
+		fprintf(stderr, "    overflow %u, %u records, record of %u bytes, want %zu\n", out.overflow, out.n,
+			out.n ? out.rec[0].len : 0, n);
+	if (p->fini != NULL)
+		p->fini(st);
+	report("example processor: a max_line_bytes line of control bytes, escaped whole");
+}
+
+/* The test processor behind limits.py: long work that completes at the next poll, or never (#LOSE#). */
+static void test_pending(void)
+{
+	const char *path = getenv("SLUICE_PENDING_PROC");
+	char out_buf[256];
+	struct sl_rec_ref recs[4];
+	struct sl_rec_out out = { .buf = out_buf, .cap = sizeof(out_buf), .max = 4, .rec = recs };
+	struct sl_result res;
+	struct sl_tenant_conf t;
+	uint64_t cookies[8];
+	const struct sl_processor *p = path ? sl_processor_load(path, err, sizeof(err)) : NULL;
+
+	CHECK(p != NULL && p->poll != NULL && strcmp(p->streams[0], "echo") == 0);
+	if (p == NULL || p->poll == NULL) {
+		report("pending test processor: completes lines at the next poll, loses #LOSE# lines");
+		return;
+	}
+	memset(&t, 0, sizeof(t));
+	struct sl_proc_env env = { .abi_version = SL_PROC_ABI_VERSION, .tenant = &t, .err = err,
+				   .errlen = sizeof(err) };
+	void *st = p->init(&env);
+	CHECK(st != NULL);
+	struct sl_line_in a = { .data = "a,b", .len = 3, .flags = 0, .line = 1 };
+	struct sl_line_in lost = { .data = "x #LOSE# y", .len = 10, .flags = 0, .line = 2 };
+	CHECK(p->process(st, &a, &res, &out, 11) == SL_PROC_PENDING && res.status == SL_ST_OK && out.n == 1);
+	CHECK(out.n == 1 && out.rec[0].len == 14 && memcmp(out.buf, "{\"line\":\"a,b\"}", 14) == 0);
+	CHECK(p->process(st, &lost, &res, &out, 12) == SL_PROC_PENDING && res.status == SL_ST_OK && out.n == 1);
+	CHECK(p->poll(st, 0, cookies, 8) == 1 && cookies[0] == 11);
+	CHECK(p->poll(st, 0, cookies, 8) == 0);
+	if (p->fini != NULL)
+		p->fini(st);
+	report("pending test processor: completes lines at the next poll, loses #LOSE# lines");
+}
+
 static void test_refusals(void)
 {
 	const char *bad = getenv("SLUICE_EXAMPLE_BADABI");
@@ -122,6 +200,8 @@ int main(void)
 {
 	test_builtins();
 	test_example();
+	test_example_long_line();
+	test_pending();
 	test_refusals();
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail == 0 ? 0 : 1;

@@ -697,7 +697,7 @@ static int test_strings(void)
 		CHECK(s != NULL && strlen(s) > 1 && strcmp(s, "unknown decode error") != 0);
 	}
 	CHECK(strcmp(slp_decode_err_str(SLP_DEC__COUNT), "unknown decode error") == 0);
-	for (int c = SLP_OK; c <= SLP_E_TOO_LARGE; c++) {
+	for (int c = SLP_OK; c <= SLP_E_HELD; c++) {
 		const char *s = slp_code_str((enum slp_code)c);
 		CHECK(s != NULL && strlen(s) > 1 && strcmp(s, "unknown code") != 0);
 	}
