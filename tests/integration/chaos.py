@@ -160,6 +160,7 @@ def main():
                                       "stall_ms = 100\ncrash_limit = 5\nrestart_backoff_ms = 1\nfault_stall_percent = 5\n")
     stop = threading.Event()
     log = []
+    driller = None
     try:
         r = host.net_up()
         if not check("test host namespace created", r.returncode == 0, r.stderr):
@@ -245,6 +246,8 @@ def main():
         check("sluiced stops cleanly", host.stop() == 0, host.log()[-2000:])
     finally:
         stop.set()
+        if driller is not None:
+            driller.join(timeout=40)   # its sluicectl calls end (each is bounded) before we clean up
         host.cleanup(keep=check.failed > 0)
 
 
