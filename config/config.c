@@ -156,10 +156,14 @@ static const struct key_spec global_keys[] = {
 	  " (crashes of one line before it is quarantined)" },
 	{ SEC_WORKERS, "stall_ms", V_U32, CFG(stall_ms), 100, 3600000, false,
 	  " (milliseconds)" },
+	{ SEC_WORKERS, "long_line_ms", V_U32, CFG(long_line_ms), 1, 3600000, false,
+	  " (milliseconds inside one processor call before the worker's queued batches go to others; below stall_ms)" },
 	{ SEC_WORKERS, "restart_backoff_ms", V_U32, CFG(restart_backoff_ms), 1, 60000, false,
 	  " (milliseconds)" },
 	{ SEC_WORKERS, "pending_timeout_ms", V_U32, CFG(pending_timeout_ms), 100, 86400000, false,
 	  " (milliseconds a line's long work may take before the line is an error)" },
+	{ SEC_WORKERS, "fault_stall_percent", V_U32, CFG(fault_stall_percent), 0, 50, false,
+	  " (tests only: share of line batch hand-overs at which the worker sends itself the stall signal)" },
 	{ SEC_WORKERS, "poison_marker", V_TEXT, CFG(poison_marker), 1, 0, false,
 	  "1 to 63 printable ASCII characters, e.g. poison_marker = \"#KILL-WORKER#\" (leave the key out to turn it off)" },
 	{ SEC_WORKERS, "share_dir", V_PATH, CFG(share_dir), 0, 0, false,
@@ -424,6 +428,7 @@ void sl_config_defaults(struct sl_config *cfg)
 	cfg->scale_quiet_ms = 2000;
 	cfg->crash_limit = 3;
 	cfg->stall_ms = 10000;
+	cfg->long_line_ms = 0;         /* resolved after the file: 200, or half of a smaller stall_ms */
 	cfg->restart_backoff_ms = 100;
 	cfg->pending_timeout_ms = 60000;
 	/* poison_marker, share_dir: empty (off; next to the binary). */
@@ -1107,6 +1112,21 @@ static int check_workers(const struct loader *ld)
 		snprintf(wps_at, sizeof(wps_at), "line %u", l_wps);
 	else
 		snprintf(wps_at, sizeof(wps_at), "the default");
+
+	/* A long line must be noticed before the stall timer stops its worker. */
+	unsigned l_long = key_line_of(ld, "long_line_ms"), l_stall = key_line_of(ld, "stall_ms");
+	char stall_at[48];
+
+	if (l_stall != 0)
+		snprintf(stall_at, sizeof(stall_at), "line %u", l_stall);
+	else
+		snprintf(stall_at, sizeof(stall_at), "the default");
+	if (l_long == 0)
+		cfg->long_line_ms = cfg->stall_ms / 2 < 200 ? cfg->stall_ms / 2 : 200;
+	else if (cfg->long_line_ms >= cfg->stall_ms)
+		return fail(ld, l_long, "workers", "long_line_ms", "long_line_ms below stall_ms",
+			    "%u is not below stall_ms = %u (%s): the worker would be stopped before its "
+			    "queued lines could move", cfg->long_line_ms, cfg->stall_ms, stall_at);
 
 	if (l_max != 0 && cfg->workers_max > cfg->workers_per_socket)
 		return fail(ld, l_max, "workers", "max_active",

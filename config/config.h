@@ -106,10 +106,12 @@ struct sl_config {
 	uint32_t workers_max;          /* nor more (per socket; <= workers_per_socket) */
 	uint32_t scale_quiet_ms;       /* scale down after this long with little to do */
 	uint32_t crash_limit;          /* a line that crashed workers this many times is quarantined */
-	uint32_t stall_ms;             /* a busy worker without a heartbeat this long is restarted */
+	uint32_t stall_ms;             /* a worker inside one processor call this long is restarted */
+	uint32_t long_line_ms;         /* inside one call this long: no new batches, its queued ones move */
 	uint32_t restart_backoff_ms;   /* first restart delay; doubles per crash of the same worker, max 5 s */
 	uint32_t pending_timeout_ms;   /* a PENDING line not completed this long after it started is an error */
 	char poison_marker[64];        /* a line containing this crashes its worker (drills, tests); "" = off */
+	uint32_t fault_stall_percent;  /* TESTS ONLY: share of batch hand-overs at which the worker sends itself the stall signal */
 	char share_dir[SL_PATH_MAX];   /* shipped data files (lexicon); default: next to the binary, ../share/sluice */
 
 	/* [storage] */

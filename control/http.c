@@ -264,6 +264,35 @@ render_workers(struct tbuf *b, struct sl_runtime *rt)
 	for (unsigned w = 0; w < rt->n_workers; w++)
 		tb_printf(b, "sluice_worker_running{worker=\"%u\"} %d\n", w,
 			  atomic_load(&rt->workers[w].running) ? 1 : 0);
+	/* supervision of long processor calls (supervisor.h) */
+	metric_head(b, "sluice_worker_long_line", "gauge",
+		    "1 while the worker is inside one processor call longer than long_line_ms (takes no new batches)");
+	for (unsigned w = 0; w < rt->n_workers; w++)
+		tb_printf(b, "sluice_worker_long_line{worker=\"%u\"} %d\n", w,
+			  atomic_load(&rt->workers[w].long_line) ? 1 : 0);
+	metric_head(b, "sluice_worker_call_ms", "gauge", "how long the current processor call has lasted (0 between calls)");
+	for (unsigned w = 0; w < rt->n_workers; w++)
+		tb_printf(b, "sluice_worker_call_ms{worker=\"%u\"} %lu\n", w,
+			  (unsigned long)sl_worker_call_ms(rt, w));
+	metric_head(b, "sluice_worker_long_lines_total", "counter", "times the worker was found inside one long processor call");
+	for (unsigned w = 0; w < rt->n_workers; w++)
+		tb_printf(b, "sluice_worker_long_lines_total{worker=\"%u\"} %lu\n", w,
+			  (unsigned long)__atomic_load_n(&rt->workers[w].long_lines, __ATOMIC_RELAXED));
+	metric_head(b, "sluice_worker_redispatched_batches_total", "counter",
+		    "line batches moved from the worker to others because it was inside a long processor call");
+	for (unsigned w = 0; w < rt->n_workers; w++)
+		tb_printf(b, "sluice_worker_redispatched_batches_total{worker=\"%u\"} %lu\n", w,
+			  (unsigned long)__atomic_load_n(&rt->workers[w].redispatched, __ATOMIC_RELAXED));
+	metric_head(b, "sluice_worker_stall_signals_ignored_total", "counter",
+		    "stall signals that reached the worker after the stalled call had ended (ignored)");
+	for (unsigned w = 0; w < rt->n_workers; w++)
+		tb_printf(b, "sluice_worker_stall_signals_ignored_total{worker=\"%u\"} %lu\n", w,
+			  (unsigned long)__atomic_load_n(&rt->workers[w].stall_ignored, __ATOMIC_RELAXED));
+	metric_head(b, "sluice_worker_crashes_total", "counter",
+		    "times the worker died (processor fault, poison line, kill drill, stall) and was taken over");
+	for (unsigned w = 0; w < rt->n_workers; w++)
+		tb_printf(b, "sluice_worker_crashes_total{worker=\"%u\"} %lu\n", w,
+			  (unsigned long)__atomic_load_n(&rt->workers[w].crashes, __ATOMIC_RELAXED));
 }
 
 static void

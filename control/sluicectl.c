@@ -72,6 +72,8 @@ usage(FILE *out)
 		"  topk TENANT  a topk tenant's 10 most frequent keys (a tweet tenant's hashtags), merged over the workers\n"
 		"  workers      the worker pool: active/parked/crashed, crashes, restarts, load; scale events\n"
 		"  workers kill N  make worker N crash on purpose (a drill): it is restarted, nothing is lost\n"
+		"  workers stall N treat worker N's current processor call as stalled (a drill): stopped and\n"
+		"               restarted if it is inside one, ignored between calls; nothing is lost\n"
 		"  stages       TSC cycles per line in each stage (rx, split, dispatch, process, persist, ack)\n"
 		"  raw CMD      send any telemetry command, e.g. raw /ethdev/stats,0 or raw /help\n"
 		"\n"
@@ -765,15 +767,18 @@ print_workers(json_t *d)
 {
 	const char *key;
 	json_t *v;
-	char a[32], b[32], c[32], e[32], f[32];
+	char a[32], b[32], c[32], e[32], f[32], g[32], h[32];
 
 	printf("dispatch %s, %lld of %lld workers active, %lld scale-ups, %lld scale-downs, %lld lines quarantined\n",
 	       json_string_value(json_object_get(d, "dispatch")) ? json_string_value(json_object_get(d, "dispatch")) : "?",
 	       json_integer_value(json_object_get(d, "n_active")), json_integer_value(json_object_get(d, "n_workers")),
 	       json_integer_value(json_object_get(d, "scale_ups")), json_integer_value(json_object_get(d, "scale_downs")),
 	       json_integer_value(json_object_get(d, "quarantined")));
-	printf("  %-9s %5s  %-8s %7s %8s %10s %12s\n", "worker", "lcore", "state", "crashes", "restarts", "load",
-	       "lines");
+	printf("%lld inside a long processor call (over %lld ms), %lld line batches moved off them\n",
+	       json_integer_value(json_object_get(d, "n_long")), json_integer_value(json_object_get(d, "long_line_ms")),
+	       json_integer_value(json_object_get(d, "redispatched")));
+	printf("  %-9s %5s  %-8s %7s %8s %10s %12s %9s %7s\n", "worker", "lcore", "state", "crashes", "restarts", "load",
+	       "lines", "call_ms", "moved");
 	json_object_foreach((json_t *)d, key, v) {
 		const char *state;
 
@@ -781,35 +786,44 @@ print_workers(json_t *d)
 			continue;
 		state = json_integer_value(json_object_get(v, "crashed")) ? "crashed" :
 			!json_integer_value(json_object_get(v, "running")) ? "stopped" :
+			json_integer_value(json_object_get(v, "long_line")) ? "long" :
 			json_integer_value(json_object_get(v, "parked")) ? "parked" : "active";
 		cell(a, sizeof(a), json_object_get(v, "lcore"));
 		cell(b, sizeof(b), json_object_get(v, "crashes"));
 		cell(c, sizeof(c), json_object_get(v, "restarts"));
 		cell(e, sizeof(e), json_object_get(v, "load"));
 		cell(f, sizeof(f), json_object_get(v, "lines"));
-		printf("  %-9s %5s  %-8s %7s %8s %10s %12s\n", key, a, state, b, c, e, f);
+		cell(g, sizeof(g), json_object_get(v, "call_ms"));
+		cell(h, sizeof(h), json_object_get(v, "redispatched"));
+		printf("  %-9s %5s  %-8s %7s %8s %10s %12s %9s %7s\n", key, a, state, b, c, e, f, g, h);
 	}
 }
 
+/* verb: NULL (show), "kill" or "stall"; n: the worker index for a verb. */
 static int
-run_workers(struct ctl *c, const char *kill)
+run_workers(struct ctl *c, const char *verb, const char *n)
 {
 	char cmd[MAX_CMD_LEN];
 	json_t *d;
 
-	if (kill != NULL)
-		snprintf(cmd, sizeof(cmd), "/sluice/workers/kill,%s", kill);
+	if (verb != NULL)
+		snprintf(cmd, sizeof(cmd), "/sluice/workers/%s,%s", verb, n);
 	else
 		snprintf(cmd, sizeof(cmd), "/sluice/workers");
 	if ((d = tel_dict(c, cmd)) == NULL) {
-		if (kill != NULL)
+		if (verb != NULL)
 			die("'%s' was refused: no worker %s, or it is down already and restarting"
-			    " (see 'sluicectl workers')", cmd, kill);
+			    " (see 'sluicectl workers')", cmd, n);
 		die("'%s' got no answer from the process with file prefix '%s': is it sluiced?", cmd, c->prefix);
 	}
-	if (kill != NULL && !c->json)
-		printf("worker %s told to crash: its lines go to the other workers, the supervisor restarts it\n", kill);
-	return emit(c, cmd, d, kill != NULL ? NULL : print_workers);
+	if (verb != NULL && !c->json) {
+		if (strcmp(verb, "kill") == 0)
+			printf("worker %s told to crash: its lines go to the other workers, the supervisor restarts it\n", n);
+		else
+			printf("worker %s told to stall: if it is inside a processor call, it is stopped and restarted"
+			       " and its lines go to the other workers; between calls nothing happens\n", n);
+	}
+	return emit(c, cmd, d, verb != NULL ? NULL : print_workers);
 }
 
 static int
@@ -903,11 +917,13 @@ main(int argc, char **argv)
 			usage_error("topk '%s': a tenant name is 1-%d bytes of [A-Za-z0-9._-], not starting"
 				    " with '.'", argv[optind], SL_NAME_MAX);
 	} else if (strcmp(cmd, "workers") == 0) {
-		if (argc - optind != 0 && !(argc - optind == 2 && strcmp(argv[optind], "kill") == 0))
-			usage_error("workers takes no argument, or 'kill N' (sluicectl workers kill 3)");
-		if (argc - optind == 2 && strspn(argv[optind + 1], "0123456789") != strlen(argv[optind + 1]))
-			usage_error("workers kill '%s': the worker index is a number (see 'sluicectl workers')",
-				    argv[optind + 1]);
+		if (argc - optind != 0 && !(argc - optind == 2 && (strcmp(argv[optind], "kill") == 0 ||
+								   strcmp(argv[optind], "stall") == 0)))
+			usage_error("workers takes no argument, or 'kill N' or 'stall N' (sluicectl workers kill 3)");
+		if (argc - optind == 2 && (argv[optind + 1][0] == '\0' ||
+					   strspn(argv[optind + 1], "0123456789") != strlen(argv[optind + 1])))
+			usage_error("workers %s '%s': the worker index is a number (see 'sluicectl workers')",
+				    argv[optind], argv[optind + 1]);
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "lcores") == 0 ||
 		   strcmp(cmd, "tenants") == 0 || strcmp(cmd, "stages") == 0) {
 		if (optind != argc)
@@ -930,7 +946,7 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "topk") == 0)
 		rc = run_topk(&c, argv[optind]);
 	else if (strcmp(cmd, "workers") == 0)
-		rc = run_workers(&c, optind + 1 < argc ? argv[optind + 1] : NULL);
+		rc = run_workers(&c, optind + 1 < argc ? argv[optind] : NULL, optind + 1 < argc ? argv[optind + 1] : NULL);
 	else if (strcmp(cmd, "stages") == 0) {
 		json_t *d = tel_dict(&c, "/sluice/stages");
 		if (d == NULL)

@@ -326,14 +326,14 @@ lcore_rx_row(struct rte_tel_data *d, const struct sl_runtime *rt, unsigned i)
 /*
  * Lines sent to worker w and not finished yet. The same rule as
  * sl_worker_load() in dispatch.c; computed here so telemetry does not
- * depend on the dataplane library. lines_done is read first: it never
- * exceeds what producers had sent when it was read, and the sent counters
- * only grow, so the difference cannot go negative.
+ * depend on the dataplane library. lines_done and lines_moved are read
+ * first: they never exceed what producers had sent when they were read,
+ * and the sent counters only grow, so the difference cannot go negative.
  */
 static uint64_t
 worker_load(const struct sl_runtime *rt, unsigned w)
 {
-	uint64_t done = rd(&rt->workers[w].lines_done);
+	uint64_t done = rd(&rt->workers[w].lines_done) + rd(&rt->workers[w].lines_moved);
 	uint64_t sent = 0;
 
 	for (unsigned p = 0; p < rt->n_producers; p++)
@@ -519,7 +519,12 @@ dispatch_name(enum sl_dispatch_mode m)
  * "/sluice/workers": the supervisor's view. Scalars for the pool, then one
  * dict per worker: running (lcore function alive), parked (beyond
  * n_active), crashed (waiting for its restart), crashes, restarts, load
- * (lines outstanding, long work in flight included), lines done.
+ * (lines outstanding, long work in flight included), lines done;
+ * long_line (inside one processor call for long_line_ms: takes nothing
+ * new), call_ms (how long its current processor call has lasted, 0
+ * between calls), long_lines (times it was long), redispatched (line
+ * batches moved from it to other workers because of a long call),
+ * stall_ignored (stall signals that came after the call had ended).
  */
 static int
 cmd_workers(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
@@ -533,6 +538,18 @@ cmd_workers(const char *cmd __rte_unused, const char *params __rte_unused, struc
 	rte_tel_data_add_dict_u64(d, "scale_ups", rd(&rt->scale_ups));
 	rte_tel_data_add_dict_u64(d, "scale_downs", rd(&rt->scale_downs));
 	rte_tel_data_add_dict_u64(d, "quarantined", rd(&rt->quarantined));
+	rte_tel_data_add_dict_u64(d, "long_line_ms", rt->cfg->long_line_ms);
+	rte_tel_data_add_dict_u64(d, "stall_ms", rt->cfg->stall_ms);
+	{
+		uint64_t n_long = 0, moved = 0;
+
+		for (unsigned w = 0; w < rt->n_workers; w++) {
+			n_long += atomic_load(&rt->workers[w].long_line) != 0;
+			moved += rd(&rt->workers[w].redispatched);
+		}
+		rte_tel_data_add_dict_u64(d, "n_long", n_long);
+		rte_tel_data_add_dict_u64(d, "redispatched", moved);
+	}
 	{
 		/* batch completion time over all workers (dispatch -> results handed on) */
 		static uint64_t h[SL_LAT_BUCKETS];   /* telemetry callbacks run on one thread */
@@ -569,6 +586,11 @@ cmd_workers(const char *cmd __rte_unused, const char *params __rte_unused, struc
 		rte_tel_data_add_dict_u64(row, "restarts", __atomic_load_n(&ws->restarts, __ATOMIC_RELAXED));
 		rte_tel_data_add_dict_u64(row, "load", worker_load(rt, w));
 		rte_tel_data_add_dict_u64(row, "lines", rd(&rt->worker_stats[w].lines));
+		rte_tel_data_add_dict_u64(row, "long_line", (uint64_t)atomic_load(&ws->long_line));
+		rte_tel_data_add_dict_u64(row, "call_ms", sl_worker_call_ms(rt, w));
+		rte_tel_data_add_dict_u64(row, "long_lines", rd(&ws->long_lines));
+		rte_tel_data_add_dict_u64(row, "redispatched", rd(&ws->redispatched));
+		rte_tel_data_add_dict_u64(row, "stall_ignored", rd(&ws->stall_ignored));
 		snprintf(name, sizeof(name), "worker%u", w);
 		if (rte_tel_data_add_dict_container(d, name, row, 0) != 0)
 			return -ENOSPC;
@@ -590,6 +612,29 @@ cmd_workers_kill(const char *cmd __rte_unused, const char *params, struct rte_te
 	atomic_store(&rt->workers[w].kill_requested, 1);
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "killed", w);
+	return 0;
+}
+
+/*
+ * "/sluice/workers/stall,N": a drill — the supervisor treats worker N's
+ * processor call of that moment as stalled and sends the stall signal.
+ * If the worker is between calls then, or the call ends before the signal
+ * lands, the signal is ignored (stall_ignored); otherwise the worker stops
+ * like a stalled one (crash, its lines re-dispatched, restart).
+ */
+static int
+cmd_workers_stall(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	struct sl_runtime *rt = tel_rt;
+	unsigned long w;
+
+	if (params == NULL || parse_index(params, &w) < 0 || w >= rt->n_workers)
+		return -EINVAL;
+	if (!atomic_load(&rt->workers[w].running))
+		return -EBUSY;
+	atomic_store(&rt->workers[w].stall_requested, 1);
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "stalled", w);
 	return 0;
 }
 
@@ -731,6 +776,8 @@ static const struct {
 	  "Sluice: worker pool: active, scale events, quarantined; per worker state, crashes, load" },
 	{ "/sluice/workers/kill", cmd_workers_kill,
 	  "Sluice: crash worker N on purpose (drill); it restarts. Parameter: worker index" },
+	{ "/sluice/workers/stall", cmd_workers_stall,
+	  "Sluice: treat worker N's current processor call as stalled (drill). Parameter: worker index" },
 	{ "/sluice/stages", cmd_stages,
 	  "Sluice: TSC cycles spent per stage (rx, split, dispatch, process, persist, persist_io, ack) and lines. No parameters" },
 	{ "/sluice/topk", cmd_topk,

@@ -2,7 +2,10 @@
  * dispatch.c — routing line batches to workers.
  *
  * Only active workers take new batches: [0, n_active), and not one that
- * crashed and waits for its restart. Three policies ([workers] dispatch):
+ * crashed and waits for its restart, nor (least_loaded, round_robin) one
+ * the supervisor found inside one processor call for long_line_ms: its
+ * load counts lines, not time, and would make it look the least loaded.
+ * Three policies ([workers] dispatch):
  *   least_loaded   the worker with the fewest lines outstanding: every
  *                  producer's lines_sent minus the worker's lines_done
  *                  (single-writer counters, read without locks; lines of
@@ -23,7 +26,9 @@ uint64_t
 sl_worker_load(const struct sl_runtime *rt, unsigned w)
 {
 	uint64_t sent = 0;
-	uint64_t done = __atomic_load_n(&rt->workers[w].lines_done, __ATOMIC_RELAXED);
+	/* lines it finished, and lines the supervisor took back from it (crash, long line) */
+	uint64_t done = __atomic_load_n(&rt->workers[w].lines_done, __ATOMIC_RELAXED) +
+			__atomic_load_n(&rt->workers[w].lines_moved, __ATOMIC_RELAXED);
 
 	for (unsigned p = 0; p < rt->n_producers; p++)
 		sent += __atomic_load_n(&rt->load[p].lines_sent[w], __ATOMIC_RELAXED);
@@ -32,6 +37,16 @@ sl_worker_load(const struct sl_runtime *rt, unsigned w)
 
 static inline bool
 eligible(const struct sl_runtime *rt, unsigned producer, unsigned w)
+{
+	return atomic_load_explicit(&rt->workers[w].running, memory_order_relaxed) &&
+	       !atomic_load_explicit(&rt->workers[w].crashed, memory_order_relaxed) &&
+	       !atomic_load_explicit(&rt->workers[w].long_line, memory_order_relaxed) &&
+	       rte_ring_free_count(rt->work[producer][w]) > 0;
+}
+
+/* hash_document: a document's worker, long call or not (its lines must not change worker). */
+static inline bool
+eligible_for_document(const struct sl_runtime *rt, unsigned producer, unsigned w)
 {
 	return atomic_load_explicit(&rt->workers[w].running, memory_order_relaxed) &&
 	       !atomic_load_explicit(&rt->workers[w].crashed, memory_order_relaxed) &&
@@ -83,7 +98,7 @@ pick_by_document(const struct sl_runtime *rt, unsigned producer, const struct sl
 	unsigned w = rte_jhash_32b(key, 2, 0) % rt->n_workers;
 
 	/* The document's worker or nobody: another worker would reorder its lines. */
-	return eligible(rt, producer, w) ? (int)w : -1;
+	return eligible_for_document(rt, producer, w) ? (int)w : -1;
 }
 
 unsigned

@@ -2,8 +2,9 @@
  * dispatch.h — choose a worker for a batch and enqueue it.
  *
  * Least-loaded: a worker's load is the lines every producer has sent it
- * minus the lines it has finished (all single-writer counters, read
- * without locks). The batch goes on this producer's own SP/SC ring to
+ * minus the lines it has finished and the lines the supervisor moved away
+ * from it (all single-writer counters, read without locks). A worker
+ * inside one long processor call takes nothing new (supervisor.h). The batch goes on this producer's own SP/SC ring to
  * that worker; if that ring is full, the next least-loaded is tried.
  */
 #ifndef SLUICE_DISPATCH_H

@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include <rte_cycles.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
@@ -56,6 +57,7 @@ struct sl_inflight {
 	uint32_t gen;                            /* bumped each time the slot is taken: in every cookie */
 	uint64_t pending_mask;                   /* bit i: line i is pending */
 	uint64_t deadline_ns;                    /* pending lines still pending then are timed out */
+	uint8_t started;                         /* a line of it has run: only the worker may finish it */
 };
 
 struct sl_worker_state {
@@ -65,17 +67,34 @@ struct sl_worker_state {
 	atomic_int running;                      /* the lcore function is running */
 	/* supervision: written by the worker, read by the supervisor */
 	uint64_t heartbeat;                      /* bumped every loop */
-	atomic_int busy;                         /* inside a processor call */
+	/*
+	 * Processor calls made so far, twice: odd while inside one (init,
+	 * process, poll, flush), even outside. The supervisor times a call by
+	 * watching this stay on one odd value; the worker's signal handler
+	 * unwinds only while it is odd (worker.h); and it is one side of the
+	 * handshake that lets the supervisor take the worker's queued batches
+	 * while the worker is inside a long call (steal, below).
+	 */
+	uint64_t proc_seq;
+	atomic_int in_init;                      /* the call is a processor's init (may allocate) */
 	atomic_int crashed;                      /* the worker died (fault, poison, kill, stall) */
 	atomic_int kill_requested;               /* sluicectl workers kill N */
+	atomic_int stall_requested;              /* sluicectl workers stall N (a drill): the supervisor acts */
 	atomic_int parked;                       /* index >= n_active: sleeping */
 	int32_t crash_slot, crash_line;          /* where it died: in-flight slot and line index, or -1 */
 	uint64_t pthread;                        /* pthread_t of the lcore thread (for the stall signal) */
+	uint64_t stall_ignored;                  /* stall signals that found it outside the stalled call (its handler) */
 	struct sl_inflight inflight[SL_WORKER_INFLIGHT];
 	/* written by the supervisor */
+	atomic_int steal;                        /* taking its queued batches: it must not dequeue meanwhile */
+	atomic_int long_line;                    /* inside one call for long_line_ms: producers pass it by */
+	uint64_t stall_target;                   /* proc_seq of the call the stall signal is meant for */
+	uint64_t call_since_tsc;                 /* when the supervisor first saw the current call; 0 outside */
+	uint64_t lines_moved;                    /* lines taken back (crash salvage, long lines): load = sent - done - moved */
+	uint64_t long_lines;                     /* times it was found inside one call for long_line_ms */
+	uint64_t redispatched;                   /* line batches taken from it because of a long line */
 	uint32_t crashes, restarts;
 	uint64_t restart_at_tsc;
-	uint64_t last_beat, last_beat_tsc;
 } __rte_cache_aligned;
 
 struct sl_runtime {
@@ -137,6 +156,16 @@ sl_tenant_row(struct sl_runtime *rt, unsigned row)
 
 static inline unsigned sl_row_worker(const struct sl_runtime *rt, unsigned w) { return rt->n_producers + w; }
 static inline unsigned sl_row_control(const struct sl_runtime *rt) { return rt->n_producers + rt->n_workers; }
+
+/* How long worker w has been inside its current processor call, in ms (0 between calls). */
+static inline uint64_t
+sl_worker_call_ms(const struct sl_runtime *rt, unsigned w)
+{
+	uint64_t since = __atomic_load_n(&rt->workers[w].call_since_tsc, __ATOMIC_RELAXED);
+	uint64_t now = rte_rdtsc();
+
+	return since != 0 && now > since ? (now - since) * 1000 / rte_get_tsc_hz() : 0;
+}
 
 /* After EAL init: pools, rings, doc table. Returns 0 or -1 with a message in err. */
 int sl_runtime_create(struct sl_runtime *rt, const struct sl_config *cfg, char *err, size_t errlen);

@@ -18,6 +18,7 @@
 
 #include "idle.h"
 #include "processor.h"
+#include "steal.h"
 #include "worker.h"
 
 #define WORKER_BURST 8u
@@ -27,32 +28,71 @@
 #define CRASH_KILLED 1000           /* siglongjmp value for "told to die" (not a signal) */
 #define WORKER_STOP_GRACE_MS 5000u  /* at a stop, pending lines get this long to complete */
 
-/* Armed while this thread runs sl_worker_main: where a fault goes. */
+/* Armed while this thread runs sl_worker_main: where a fault goes, and the worker's state. */
 static __thread sigjmp_buf *tl_jmp;
+static __thread struct sl_worker_state *tl_ws;
 
+/* The stack of a fatal signal, then death by that signal (write and backtrace_symbols_fd do not allocate). */
+static void
+die_loudly(int sig, const char *msg, size_t len)
+{
+	void *frames[32];
+	int n = backtrace(frames, 32);
+
+	if (write(STDERR_FILENO, msg, len) > 0)
+		backtrace_symbols_fd(frames, n, STDERR_FILENO);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * A worker unwinds only from inside a processor call (proc_seq odd):
+ * there, nothing of ours is half done — the line's result batch is
+ * still private, no ring or pool operation is under way — so the
+ * supervisor can take back what the worker held. Anywhere else (finish()
+ * handing results on, rte_mempool_get/put, the loop) unwinding would
+ * leave shared state torn. So:
+ *   - SIGUSR1 (stall) unwinds only inside the very call the supervisor
+ *     found stalled (stall_target), and not inside init, which may hold
+ *     the allocator's lock. Elsewhere it is late (the call ended) and
+ *     is counted and ignored;
+ *   - a fault inside a processor call is the processor's: contained;
+ *   - a fault in our own code, outside any processor call, is a bug of
+ *     sluiced: unwinding would build on corrupted state, so the daemon
+ *     dies with a stack instead (and journal recovery takes over).
+ */
 static void
 on_fault(int sig, siginfo_t *si, void *uc)
 {
 	(void)si;
 	(void)uc;
-	if (tl_jmp != NULL)
-		siglongjmp(*tl_jmp, sig);
+	if (tl_jmp != NULL) {
+		uint64_t seq = __atomic_load_n(&tl_ws->proc_seq, __ATOMIC_RELAXED);
+
+		if (sig == SIGUSR1) {
+			if (sl_in_call(seq) && seq == __atomic_load_n(&tl_ws->stall_target, __ATOMIC_RELAXED) &&
+			    !atomic_load_explicit(&tl_ws->in_init, memory_order_relaxed))
+				siglongjmp(*tl_jmp, sig);
+			/* only this handler writes it, and SIGUSR1 is blocked while it runs */
+			__atomic_store_n(&tl_ws->stall_ignored, tl_ws->stall_ignored + 1, __ATOMIC_RELAXED);
+			return;
+		}
+		if (sl_in_call(seq))
+			siglongjmp(*tl_jmp, sig);
+		static const char own[] = "sluiced: fatal signal in a worker outside any processor call "
+					  "(a bug in sluiced, not in a processor); stack:\n";
+		die_loudly(sig, own, sizeof(own) - 1);
+		return;
+	}
 	if (sig == SIGUSR1)
 		return; /* a stall signal that raced with the worker leaving: nothing to do */
 	/*
 	 * Not a worker thread: a bug in sluiced itself. Say where (for the
 	 * report; addr2line -e sluiced <offset> names the line), then die as
-	 * if we had never installed a handler. write() and backtrace_symbols_fd
-	 * do not allocate.
+	 * if we had never installed a handler.
 	 */
 	static const char msg[] = "sluiced: fatal signal outside a worker; stack:\n";
-	void *frames[32];
-	int n = backtrace(frames, 32);
-
-	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) > 0)
-		backtrace_symbols_fd(frames, n, STDERR_FILENO);
-	signal(sig, SIG_DFL);
-	raise(sig);
+	die_loudly(sig, msg, sizeof(msg) - 1);
 }
 
 void
@@ -92,11 +132,33 @@ struct worker {
 	char *stage;                   /* large_cap bytes */
 	struct sl_rec_ref *stage_rec;  /* SL_RESULT_RECS */
 	char output_text[160];         /* the reason of a line whose output does not fit even a large batch */
+	uint32_t fault_stall;          /* tests: [workers] fault_stall_percent */
+	uint64_t fault_rng;            /* its xorshift64 state */
 };
 
 _Static_assert(SL_BATCH_LINES <= 64, "a line batch's pending lines are a 64-bit mask");
 
 static unsigned poll_pending(struct worker *W);
+
+/* Around every call into a processor (init, process, poll, flush): proc_seq odd inside (steal.h). */
+static inline void
+proc_enter(struct worker *W)
+{
+	sl_call_enter(&W->ws->proc_seq);
+}
+
+static inline void
+proc_leave(struct worker *W)
+{
+	sl_call_leave(&W->ws->proc_seq);
+}
+
+/* Before touching the work rings or a held batch not started: the supervisor may be taking them. */
+static inline void
+steal_wait(struct worker *W)
+{
+	sl_steal_wait(&W->ws->steal);
+}
 
 static uint64_t
 now_ns(void)
@@ -161,7 +223,12 @@ tenant_state(struct worker *W, uint16_t tenant)
 	env.err = W->perr[tenant];
 	env.errlen = sizeof(W->perr[tenant]);
 	W->perr[tenant][0] = '\0';
+	/* init may allocate: a stall signal must not unwind it (the allocator's lock) */
+	atomic_store_explicit(&W->ws->in_init, 1, memory_order_relaxed);
+	proc_enter(W);
 	W->pstate[tenant] = p->init(&env);
+	proc_leave(W);
+	atomic_store_explicit(&W->ws->in_init, 0, memory_order_relaxed);
 	if (W->pstate[tenant] == NULL) {
 		W->pfailed[tenant] = 1;
 		if (W->perr[tenant][0] == '\0')
@@ -283,16 +350,18 @@ run_line(struct worker *W, const struct sl_line_batch *lb, unsigned i, uint64_t 
 		return SL_PROC_DONE;
 	}
 	if (cfg->poison_marker[0] != '\0' && memmem(in.data, in.len, cfg->poison_marker,
-						    strlen(cfg->poison_marker)) != NULL)
-		raise(SIGSEGV); /* the drill: crash exactly like a faulting processor would */
+						    strlen(cfg->poison_marker)) != NULL) {
+		proc_enter(W);  /* the drill: crash exactly like a faulting processor would */
+		raise(SIGSEGV);
+	}
 	state = tenant_state(W, lb->tenant);
 	if (state == NULL) {
 		line_error(r, o, SL_R_PROCESSOR, 0, W->perr[lb->tenant]);
 		return SL_PROC_DONE;
 	}
-	atomic_store_explicit(&W->ws->busy, 1, memory_order_relaxed);
+	proc_enter(W);
 	rc = W->rt->procs[lb->tenant]->process(state, &in, r, o, cookie);
-	atomic_store_explicit(&W->ws->busy, 0, memory_order_relaxed);
+	proc_leave(W);
 	if (r->reason == SL_R_OVERSIZE)
 		r->detail = cfg->max_line_bytes;
 	return rc;
@@ -317,6 +386,14 @@ finish(struct worker *W, unsigned slot)
 			W->st->result_retries++;
 			rte_delay_us_sleep(50);
 		}
+	}
+	if (unlikely(W->fault_stall != 0)) {
+		W->fault_rng ^= W->fault_rng << 13;
+		W->fault_rng ^= W->fault_rng >> 7;
+		W->fault_rng ^= W->fault_rng << 17;
+		/* tests: a stall signal at the worst moment (results handed on, slot not yet free): ignored */
+		if (W->fault_rng % 100 < W->fault_stall)
+			raise(SIGUSR1);
 	}
 	W->st->batch_us[sl_lat_bucket((rte_rdtsc() - lb->enq_tsc) * 1000000 / rte_get_tsc_hz())]++;
 	W->st->batches++;
@@ -354,6 +431,7 @@ hold_batch(struct worker *W, struct sl_line_batch *lb)
 	inf->pending_mask = 0;
 	inf->gen++;                    /* cookies of the slot's earlier batches are stale now */
 	inf->n_rb = 0;
+	inf->started = 0;
 	inf->used = 1;
 	W->n_inflight++;
 	return slot;
@@ -379,6 +457,7 @@ start_batch(struct worker *W, unsigned slot)
 	W->st->wait_us[sl_lat_bucket((t0 - lb->enq_tsc) * 1000000 / rte_get_tsc_hz())]++;
 	W->building = (int)slot;
 	inf->deadline_ns = now_ns() + W->timeout_ns;
+	inf->started = 1;   /* ours to the end now: the supervisor only takes batches not started */
 	inf->rb[0] = rb = rb_new(W, lb, lb->first_line, false);
 	inf->n_rb = 1;
 
@@ -520,7 +599,9 @@ poll_pending(struct worker *W)
 
 		if (p->poll == NULL)
 			continue;
+		proc_enter(W);
 		n = p->poll(W->pstate[tenant], now, cookies, WORKER_POLL_MAX);
+		proc_leave(W);
 		for (unsigned k = 0; k < n; k++) {
 			unsigned slot = (unsigned)(cookies[k] >> 16) & 0xffffu, i = (unsigned)cookies[k] & 0xffffu;
 			struct sl_inflight *inf = &W->ws->inflight[slot];
@@ -547,6 +628,7 @@ take(struct worker *W)
 	struct sl_line_batch *b[WORKER_BURST];
 	unsigned total = 0;
 
+	steal_wait(W);
 	for (unsigned p = 0; p < W->rt->n_producers; p++) {
 		unsigned room = SL_WORKER_INFLIGHT - W->n_inflight;
 		unsigned n;
@@ -561,7 +643,13 @@ take(struct worker *W)
 		for (unsigned i = 0; i < n; i++) {
 			if (i + 1 < n)
 				rte_prefetch0(b[i + 1]);
+			if (!W->ws->inflight[slots[i]].used) {
+				/* taken back by the supervisor while we were inside a long call */
+				W->n_inflight--;
+				continue;
+			}
 			start_batch(W, slots[i]);
+			steal_wait(W);   /* before the next held batch or ring: a long call may have just ended */
 		}
 		total += n;
 	}
@@ -604,6 +692,8 @@ sl_worker_main(void *arg)
 	W.w = a->index;
 	W.ws = &rt->workers[a->index];
 	W.st = &rt->worker_stats[a->index];
+	W.fault_stall = rt->cfg->fault_stall_percent;
+	W.fault_rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)a->index << 32) ^ rte_rdtsc();
 	/* The worker's private tables: allocated here, once per (re)start; not on any per-line path. */
 	W.pstate = calloc(n_tenants, sizeof(*W.pstate));
 	W.pfailed = calloc(n_tenants, 1);
@@ -643,7 +733,11 @@ sl_worker_main(void *arg)
 	if (sig != 0) {
 		/* Died: leave everything in flight where the supervisor finds it. */
 		tl_jmp = NULL;
-		W.ws->busy = 0;
+		atomic_signal_fence(memory_order_seq_cst);
+		tl_ws = NULL;
+		/* out of the call it died in (even again, a value no stall signal targets) */
+		__atomic_store_n(&W.ws->proc_seq, (W.ws->proc_seq | 1) + 1, __ATOMIC_RELEASE);
+		atomic_store(&W.ws->in_init, 0);
 		atomic_store(&W.ws->crashed, 1);
 		atomic_store(&W.ws->running, 0);
 		/* Processor states may be corrupt: drop them without calling into them. */
@@ -655,6 +749,8 @@ sl_worker_main(void *arg)
 		free(W.stage_rec);
 		return -1;
 	}
+	tl_ws = W.ws;
+	atomic_signal_fence(memory_order_seq_cst);   /* the handler reads tl_ws once tl_jmp is set */
 	tl_jmp = &jb;
 	atomic_store(&W.ws->parked, 0);
 	atomic_store(&W.ws->running, 1);
@@ -683,8 +779,11 @@ sl_worker_main(void *arg)
 		} else {
 			if (idle.empty == 0)
 				for (unsigned t = 0; t < W.n_active; t++)
-					if (rt->procs[W.active[t]]->flush != NULL)
+					if (rt->procs[W.active[t]]->flush != NULL) {
+						proc_enter(&W);
 						rt->procs[W.active[t]]->flush(W.pstate[W.active[t]]);
+						proc_leave(&W);
+					}
 			sl_idle_wait(&idle);
 		}
 	}
@@ -707,6 +806,8 @@ sl_worker_main(void *arg)
 		}
 	}
 	tl_jmp = NULL;
+	atomic_signal_fence(memory_order_seq_cst);
+	tl_ws = NULL;
 	for (unsigned t = 0; t < W.n_active; t++)
 		if (rt->procs[W.active[t]]->fini != NULL)
 			rt->procs[W.active[t]]->fini(W.pstate[W.active[t]]);

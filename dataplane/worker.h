@@ -9,10 +9,18 @@
  *
  * Faults: a worker that faults inside a processor (SIGSEGV, SIGBUS,
  * SIGFPE, SIGILL), meets the poison marker, is told to die (sluicectl
- * workers kill) or stalls (the supervisor's SIGUSR1) leaves through
- * siglongjmp, records where it was, marks itself crashed and returns.
- * Nothing it held was handed on: the supervisor re-dispatches its
- * in-flight batches and restarts it (supervisor.h).
+ * workers kill, acted on at the top of its loop) or stalls (the
+ * supervisor's SIGUSR1) leaves through siglongjmp, records where it was,
+ * marks itself crashed and returns. Nothing it held was handed on: the
+ * supervisor re-dispatches its in-flight batches and restarts it
+ * (supervisor.h).
+ *
+ * Signals unwind only from inside a processor call (proc_seq odd, see
+ * steal.h): there nothing of ours is half done. A stall signal that
+ * arrives anywhere else — or in a call other than the one it was aimed
+ * at, or in init — is ignored (stall_ignored); a fault in our own code
+ * outside a processor call is a bug of sluiced and kills the daemon with
+ * a stack rather than unwind into torn state.
  */
 #ifndef SLUICE_WORKER_H
 #define SLUICE_WORKER_H

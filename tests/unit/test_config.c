@@ -310,7 +310,7 @@ static void test_workers_and_processors(void)
 	CHECK(cfg->dispatch == SL_DISPATCH_LEAST_LOADED);
 	CHECK(cfg->workers_min == 2 && cfg->workers_max == 10);
 	CHECK(cfg->scale_quiet_ms == 2000 && cfg->crash_limit == 3 && cfg->stall_ms == 10000);
-	CHECK(cfg->restart_backoff_ms == 100);
+	CHECK(cfg->restart_backoff_ms == 100 && cfg->long_line_ms == 200);
 	CHECK(cfg->poison_marker[0] == '\0' && cfg->share_dir[0] == '\0');
 	CHECK(strcmp(cfg->tenants[0].processor, "csv") == 0);
 	CHECK(cfg->tenants[0].n_schema == 0 && cfg->tenants[0].columns == 0);
@@ -322,6 +322,14 @@ static void test_workers_and_processors(void)
 	CHECK(load_text("[dataplane]\nip = 10.1.2.3\nworkers_per_socket = 1\n[storage]\ndata_dir = /s\n"
 			"[tenant.t1]\ntoken = 0123456789abcdef\n") == 0);
 	CHECK(cfg->workers_min == 1 && cfg->workers_max == 1);
+
+	/* long_line_ms left out under a short stall_ms: half of it, so it still comes first. */
+	CHECK(load_text("[workers]\nstall_ms = 300\n[dataplane]\nip = 10.1.2.3\n[storage]\ndata_dir = /s\n"
+			"[tenant.t1]\ntoken = 0123456789abcdef\n") == 0);
+	CHECK(cfg->stall_ms == 300 && cfg->long_line_ms == 150);
+	CHECK(load_text("[workers]\nlong_line_ms = 1\n[dataplane]\nip = 10.1.2.3\n[storage]\ndata_dir = /s\n"
+			"[tenant.t1]\ntoken = 0123456789abcdef\n") == 0);
+	CHECK(cfg->long_line_ms == 1);
 
 	/* Everything set, [workers] before the workers_per_socket it depends on. */
 	const char *text =
@@ -607,6 +615,11 @@ static const struct reject_case rejects[] = {
 	{ "crash_limit 0", WK "crash_limit = 0\n", 8, "[workers] crash_limit:", "a whole number from 1 to 100", NULL },
 	{ "crash_limit 101", WK "crash_limit = 101\n", 8, "[workers] crash_limit:", "a whole number from 1 to 100", NULL },
 	{ "stall_ms 3600001", WK "stall_ms = 3600001\n", 8, "[workers] stall_ms:", "a whole number from 100 to 3600000", NULL },
+	{ "long_line_ms 0", WK "long_line_ms = 0\n", 8, "[workers] long_line_ms:", "a whole number from 1 to 3600000", NULL },
+	{ "long_line_ms not below stall_ms", WK "long_line_ms = 10000\n", 8, "[workers] long_line_ms:",
+	  "long_line_ms below stall_ms", "10000 is not below stall_ms = 10000 (the default)" },
+	{ "long_line_ms over stall_ms (set)", WK "stall_ms = 500\nlong_line_ms = 900\n", 9, "[workers] long_line_ms:",
+	  "long_line_ms below stall_ms", "900 is not below stall_ms = 500 (line 8)" },
 	{ "restart_backoff_ms 0", WK "restart_backoff_ms = 0\n", 8, "[workers] restart_backoff_ms:", "a whole number from 1 to 60000", NULL },
 	{ "restart_backoff_ms 60001", WK "restart_backoff_ms = 60001\n", 8, "[workers] restart_backoff_ms:", "a whole number from 1 to 60000", NULL },
 	{ "poison_marker empty", WK "poison_marker = \"\"\n", 8, "[workers] poison_marker:", "1 to 63 printable ASCII characters", ": empty;" },
