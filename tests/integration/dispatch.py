@@ -46,7 +46,9 @@ check = h.Checks()
 def make_host(policy, per_tenant=None):
     return h.TestHost("dsp", TOKENS, workers=2, per_tenant=per_tenant,
                       extra_dataplane=f"batch_lines = 8\n\n[workers]\nmin_active = 2\nmax_active = 2\n"
-                                      f"dispatch = {policy}\nstall_ms = 60000\n")
+                                      f"dispatch = {policy}\nstall_ms = 60000\n"
+                                      # the slow lines take an hour: they must not time out meanwhile
+                                      f"pending_timeout_ms = 7200000\n")
 
 
 def start(host, policy):

@@ -112,12 +112,15 @@ def main():
             if corrupt:
                 check(f"{name}: the relay really corrupted datagrams", sum(d.get("corrupted", 0) for d in dirs) > 0,
                       json.dumps(rs))
-                # Both directions: replies too (each sender counts the ones that failed their CRC).
-                check(f"{name}: the relay corrupted replies (to_client) as well as frames to the appliance",
-                      rs.get("to_client", {}).get("corrupted", 0) > 0
-                      and rs.get("to_server", {}).get("corrupted", 0) > 0, json.dumps(rs))
-                check(f"{name}: corrupted replies reached the senders and were dropped by their CRC32C",
-                      corrupt_replies > 0, f"{corrupt_replies} corrupt replies; relay {json.dumps(rs)}")
+                if drop:
+                    # Both directions: replies too (each sender counts the ones that failed their CRC).
+                    # Checked where the replies are many (thousands): a short clean run has a few dozen,
+                    # and none of them being hit would be luck, not a defect.
+                    check(f"{name}: the relay corrupted replies (to_client) as well as frames to the appliance",
+                          rs.get("to_client", {}).get("corrupted", 0) > 0
+                          and rs.get("to_server", {}).get("corrupted", 0) > 0, json.dumps(rs))
+                    check(f"{name}: corrupted replies reached the senders and were dropped by their CRC32C",
+                          corrupt_replies > 0, f"{corrupt_replies} corrupt replies; relay {json.dumps(rs)}")
 
         # --- several documents from one sluice-send (--parallel), straight to the appliance ---------
         files, expects = [], {}
