@@ -249,6 +249,21 @@ render_rx(struct tbuf *b, struct sl_runtime *rt)
 	}
 }
 
+/* Counters of sl_worker_state the supervisor and the worker keep about long calls (u64 each). */
+static const struct {
+	const char *name, *help;
+	size_t off;
+} supervision_counters[] = {
+	{ "long_lines_total", "times the worker was found inside one long processor call",
+	  offsetof(struct sl_worker_state, long_lines) },
+	{ "redispatched_batches_total",
+	  "line batches moved from the worker to others because it was inside a long processor call",
+	  offsetof(struct sl_worker_state, redispatched) },
+	{ "stall_signals_ignored_total",
+	  "stall signals that reached the worker after the stalled call had ended (ignored)",
+	  offsetof(struct sl_worker_state, stall_ignored) },
+};
+
 static void
 render_workers(struct tbuf *b, struct sl_runtime *rt)
 {
@@ -274,20 +289,15 @@ render_workers(struct tbuf *b, struct sl_runtime *rt)
 	for (unsigned w = 0; w < rt->n_workers; w++)
 		tb_printf(b, "sluice_worker_call_ms{worker=\"%u\"} %lu\n", w,
 			  (unsigned long)sl_worker_call_ms(rt, w));
-	metric_head(b, "sluice_worker_long_lines_total", "counter", "times the worker was found inside one long processor call");
-	for (unsigned w = 0; w < rt->n_workers; w++)
-		tb_printf(b, "sluice_worker_long_lines_total{worker=\"%u\"} %lu\n", w,
-			  (unsigned long)__atomic_load_n(&rt->workers[w].long_lines, __ATOMIC_RELAXED));
-	metric_head(b, "sluice_worker_redispatched_batches_total", "counter",
-		    "line batches moved from the worker to others because it was inside a long processor call");
-	for (unsigned w = 0; w < rt->n_workers; w++)
-		tb_printf(b, "sluice_worker_redispatched_batches_total{worker=\"%u\"} %lu\n", w,
-			  (unsigned long)__atomic_load_n(&rt->workers[w].redispatched, __ATOMIC_RELAXED));
-	metric_head(b, "sluice_worker_stall_signals_ignored_total", "counter",
-		    "stall signals that reached the worker after the stalled call had ended (ignored)");
-	for (unsigned w = 0; w < rt->n_workers; w++)
-		tb_printf(b, "sluice_worker_stall_signals_ignored_total{worker=\"%u\"} %lu\n", w,
-			  (unsigned long)__atomic_load_n(&rt->workers[w].stall_ignored, __ATOMIC_RELAXED));
+	for (size_t i = 0; i < RTE_DIM(supervision_counters); i++) {
+		char name[96];
+		snprintf(name, sizeof(name), "sluice_worker_%s", supervision_counters[i].name);
+		metric_head(b, name, "counter", supervision_counters[i].help);
+		for (unsigned w = 0; w < rt->n_workers; w++)
+			tb_printf(b, "%s{worker=\"%u\"} %lu\n", name, w, (unsigned long)__atomic_load_n(
+				  (const uint64_t *)((const char *)&rt->workers[w] + supervision_counters[i].off),
+				  __ATOMIC_RELAXED));
+	}
 	metric_head(b, "sluice_worker_crashes_total", "counter",
 		    "times the worker died (processor fault, poison line, kill drill, stall) and was taken over");
 	for (unsigned w = 0; w < rt->n_workers; w++)

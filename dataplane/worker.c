@@ -140,6 +140,18 @@ _Static_assert(SL_BATCH_LINES <= 64, "a line batch's pending lines are a 64-bit 
 
 static unsigned poll_pending(struct worker *W);
 
+/* The worker's own tables (processor states are not ours to free here). */
+static void
+free_tables(struct worker *W)
+{
+	free(W->pstate);
+	free(W->pfailed);
+	free(W->perr);
+	free(W->active);
+	free(W->stage);
+	free(W->stage_rec);
+}
+
 /* Around every call into a processor (init, process, poll, flush): proc_seq odd inside (steal.h). */
 static inline void
 proc_enter(struct worker *W)
@@ -710,12 +722,7 @@ sl_worker_main(void *arg)
 		alt_stack = malloc(SIGSTKSZ * 4);
 	if (W.pstate == NULL || W.pfailed == NULL || W.perr == NULL || W.active == NULL || alt_stack == NULL ||
 	    W.stage == NULL || W.stage_rec == NULL) {
-		free(W.pstate);
-		free(W.pfailed);
-		free(W.perr);
-		free(W.active);
-		free(W.stage);
-		free(W.stage_rec);
+		free_tables(&W);
 		atomic_store(&W.ws->crashed, 1);
 		return -1;
 	}
@@ -741,12 +748,7 @@ sl_worker_main(void *arg)
 		atomic_store(&W.ws->crashed, 1);
 		atomic_store(&W.ws->running, 0);
 		/* Processor states may be corrupt: drop them without calling into them. */
-		free(W.pstate);
-		free(W.pfailed);
-		free(W.perr);
-		free(W.active);
-		free(W.stage);
-		free(W.stage_rec);
+		free_tables(&W);
 		return -1;
 	}
 	tl_ws = W.ws;
@@ -811,12 +813,7 @@ sl_worker_main(void *arg)
 	for (unsigned t = 0; t < W.n_active; t++)
 		if (rt->procs[W.active[t]]->fini != NULL)
 			rt->procs[W.active[t]]->fini(W.pstate[W.active[t]]);
-	free(W.pstate);
-	free(W.pfailed);
-	free(W.perr);
-	free(W.active);
-	free(W.stage);
-	free(W.stage_rec);
+	free_tables(&W);
 	atomic_store(&W.ws->running, 0);
 	return 0;
 }

@@ -162,10 +162,7 @@ def main():
     log = []
     driller = None
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts"):
             return
         # --- stall drills on idle workers: all ignored ------------------------------------
         ctl = [h.tool("control", "sluicectl"), "--prefix", host.prefix, "workers"]

@@ -217,10 +217,7 @@ def check_tweet_records(host, doc, records):
 def main():
     host = h.TestHost("crash", TOKENS, extra_storage=STORAGE + SLOW, per_tenant=PER_TENANT)
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts"):
             return
         docs = {f"doc{j}": h.make_doc(20 + j, 150000, bad_every=700, width=48) for j in range(3)}
         total = sum(len(e) for _, e in docs.values())

@@ -41,6 +41,7 @@ h.setup_paths(sys.argv[1], sys.argv[2])
 TOKENS = {"work": "work-dispatch-token-0123456789", "slow": "slow-dispatch-token-0123456789"}
 SLOW = "processor = simulate\nsimulate_ms = \"3600000,3600000\"\ncolumns = 0\n"   # an hour per line
 check = h.Checks()
+wait_for = h.wait_for
 
 
 def make_host(policy, per_tenant=None):
@@ -68,15 +69,6 @@ def per_worker(host, cmd, field):
     return {int(k[len("worker"):]): v.get(field, 0) for k, v in d.items()
             if k.startswith("worker") and k[len("worker"):].isdigit() and isinstance(v, dict)}
 
-
-def wait_for(read, done, timeout=30):
-    """read() until done(value) or the timeout; the last value read."""
-    end = time.time() + timeout
-    while True:
-        v = read()
-        if done(v) or time.time() >= end:
-            return v
-        time.sleep(0.05)
 
 
 def send_slow(host, name, n):

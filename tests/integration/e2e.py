@@ -30,16 +30,8 @@ APPLIANCE_IP, SLP_PORT = h.APPLIANCE_IP, h.SLP_PORT
 # Raw SLP clients run in the test's namespace with slpwire.py (next to this file) importable.
 PY = ["env", "PYTHONPATH=" + os.path.dirname(os.path.abspath(__file__)), "python3"]
 check = h.Checks()
+wait_for = h.wait_for
 
-
-def wait_for(read, done, timeout=30):
-    """read() until done(value) or the timeout; the last value read."""
-    end = time.time() + timeout
-    while True:
-        v = read()
-        if done(v) or time.time() >= end:
-            return v
-        time.sleep(0.1)
 
 
 def http_get(port, path, headers=None):

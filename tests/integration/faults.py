@@ -23,10 +23,7 @@ def main():
     host = h.TestHost("flt", TOKENS, extra_storage="fault_eio_percent = 10\nfault_short_percent = 20\n"
                                                   "batch_records = 256\n")
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts with fault injection on", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts with fault injection on"):
             return
         docs = {f"doc{j}": h.make_doc(3 + j, 15000, bad_every=700, multiline_every=300) for j in range(3)}
         subs, senders = h.start_documents(host, "acme", docs)

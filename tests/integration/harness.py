@@ -65,6 +65,16 @@ class Checks:
         return 1 if self.failed else 0
 
 
+def wait_for(read, done, timeout=30, every=0.1):
+    """read() until done(value) or the timeout bounds the wait; the last value read."""
+    end = time.time() + timeout
+    while True:
+        v = read()
+        if done(v) or time.time() >= end:
+            return v
+        time.sleep(every)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -128,6 +138,13 @@ class TestHost:
                 own = (per_tenant or {}).get(t, "")
                 cols = "" if "columns" in own else "columns = 4\n"
                 f.write(f"[tenant.{t}]\ntoken = {tok}\n{cols}{tenant_extra}\n{own}\n")
+
+    def bring_up(self, check, what="sluiced starts", **start_kw):
+        """The test host's namespace, then sluiced: each a check; True when both are up."""
+        r = self.net_up()
+        if not check("test host namespace created", r.returncode == 0, r.stderr):
+            return False
+        return check(what, self.start(**start_kw), self.log()[-3000:])
 
     def in_ns(self, cmd):
         return ["ip", "netns", "exec", self.ns] + cmd

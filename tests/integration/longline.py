@@ -132,10 +132,7 @@ def main():
                       extra_dataplane="\n[workers]\nmin_active = 2\nmax_active = 4\nscale_quiet_ms = 500\n"
                                       "stall_ms = 60000\n")
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts"):
             return
         _, w0 = host.sluicectl("workers")
         check("starts with min_active workers active", w0.get("n_active") == 2, json.dumps(w0)[:400])

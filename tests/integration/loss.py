@@ -48,10 +48,7 @@ def main():
     lossy = h.tool("tests", "tools", "sluice-lossy")
     send = h.tool("client", "sluice-send")
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts with 2 rx lcores on 2 queue pairs", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts with 2 rx lcores on 2 queue pairs"):
             return
 
         for i, (name, drop, reorder, dup, corrupt) in enumerate(LEVELS):

@@ -125,10 +125,7 @@ def metric(port, name):
 def main():
     host = h.TestHost("replay", TOKENS)
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts"):
             return
 
         # --- a finished document ------------------------------------------------------

@@ -135,10 +135,7 @@ def main():
     host = h.TestHost("results", TOKENS, per_tenant=PER_TENANT, workers=4,
                       extra_dataplane=f"\n[workers]\nshare_dir = {share}\n")
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts"):
             return
 
         csv = b"a,b,c,d\n\r\na,b,c,d\n\n"            # line 2 empty (CRLF), line 4 blank before the end

@@ -36,10 +36,7 @@ def main():
         return
     host = h.TestHost("sink", TOKENS, data_dir=os.path.join(mnt, "data"))   # on the small filesystem
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts"):
             return
         docs = {f"big{j}": h.make_doc(5 + j, 40000, bad_every=1000, width=10) for j in range(3)}
         subs, senders = h.start_documents(host, "acme", docs)

@@ -37,10 +37,7 @@ def main():
                       extra_storage="fault_delay_us = 40000\nbatch_min_records = 64\nbatch_records = 2048\n"
                                     "batch_target_us = 5000000\n")
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts with a slow disk", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts with a slow disk"):
             return
         rc, st = host.sluicectl("raw /sluice/status")
         first_limit = st.get("persist", {}).get("batch_limit")

@@ -98,10 +98,7 @@ def main():
     port = host.ws_port
     coke = TOKENS["cocacola"]
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts"):
             return
 
         long_name = "a" * 5000

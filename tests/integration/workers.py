@@ -51,10 +51,7 @@ def main():
                       extra_dataplane="\n[workers]\nmin_active = 2\nmax_active = 10\nscale_quiet_ms = 500\n"
                                       f"crash_limit = 2\nrestart_backoff_ms = 20\npoison_marker = {POISON}\n")
     try:
-        r = host.net_up()
-        if not check("test host namespace created", r.returncode == 0, r.stderr):
-            return
-        if not check("sluiced starts", host.start(), host.log()[-3000:]):
+        if not host.bring_up(check, "sluiced starts"):
             return
         w0 = workers_view(host)
         check("starts with min_active workers active", w0.get("n_active") == 2, json.dumps(w0)[:500])

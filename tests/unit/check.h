@@ -1,6 +1,7 @@
 /*
  * check.h — the tiny test vocabulary the unit tests share: CHECK(cond)
- * marks the current test failed (and says where), report(name) closes a
+ * marks the current test failed (and says where), CHECKF(cond, fmt, ...)
+ * too with what it saw, report(name) closes a
  * test with "ok" or "FAIL", and the totals end in "N passed, M failed".
  */
 #ifndef SLUICE_TEST_CHECK_H
@@ -15,6 +16,17 @@ static int cur_failed;
 		if (!(cond)) {                                             \
 			fprintf(stderr, "    %s:%d: check failed: %s\n",       \
 				__FILE__, __LINE__, #cond);                \
+			cur_failed = 1;                                    \
+		}                                                          \
+	} while (0)
+
+/* CHECK with a printf-style detail that says what was seen. */
+#define CHECKF(cond, ...) do {                                             \
+		if (!(cond)) {                                             \
+			fprintf(stderr, "    %s:%d: check failed: %s: ",   \
+				__FILE__, __LINE__, #cond);                \
+			fprintf(stderr, __VA_ARGS__);                      \
+			fputc('\n', stderr);                               \
 			cur_failed = 1;                                    \
 		}                                                          \
 	} while (0)

@@ -13,18 +13,7 @@
 #include <stdlib.h>
 
 #include "control/backoff.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		failures++; \
-		printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-		printf(__VA_ARGS__); \
-		printf("\n"); \
-		return; \
-	} \
-} while (0)
+#include "check.h"
 
 #define MS 1000000ull
 
@@ -59,15 +48,15 @@ static void test_next(void)
 
 	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		uint64_t got = sl_backoff_next(&d, 1000 * MS);
-		CHECK(got == want[i] * MS, "wait %u: %llu ms, want %llu", i, (unsigned long long)(got / MS),
-		      (unsigned long long)want[i]);
+		CHECKF(got == want[i] * MS, "wait %u: %llu ms, want %llu", i, (unsigned long long)(got / MS),
+		       (unsigned long long)want[i]);
 	}
 	/* a first delay above the cap is the cap */
 	d = 5000 * MS;
-	CHECK(sl_backoff_next(&d, 1000 * MS) == 1000 * MS && d == 1000 * MS, "start above the cap");
+	CHECKF(sl_backoff_next(&d, 1000 * MS) == 1000 * MS && d == 1000 * MS, "start above the cap");
 	/* no overflow near the top of the range */
 	d = UINT64_MAX - 1;
-	CHECK(sl_backoff_next(&d, UINT64_MAX) == UINT64_MAX - 1 && d == UINT64_MAX, "near UINT64_MAX");
+	CHECKF(sl_backoff_next(&d, UINT64_MAX) == UINT64_MAX - 1 && d == UINT64_MAX, "near UINT64_MAX");
 }
 
 static void test_alloc_retry_grows(void)
@@ -80,10 +69,10 @@ static void test_alloc_retry_grows(void)
 	calls = 0;
 	n_waits = 0;
 	void *v = sl_alloc_retry(flaky_alloc, 4, 8, record_wait, &ctx, 1 * MS, 1000 * MS);
-	CHECK(v == memory, "the memory once the allocator gives it");
-	CHECK(calls == n + 1 && ctx == n && n_waits == n, "%u calls, %u waits for %u failures", calls, ctx, n);
+	CHECKF(v == memory, "the memory once the allocator gives it");
+	CHECKF(calls == n + 1 && ctx == n && n_waits == n, "%u calls, %u waits for %u failures", calls, ctx, n);
 	for (unsigned i = 0; i < n; i++)
-		CHECK(waits[i] == want[i] * MS, "wait %u after failure %u: %llu ms, want %llu ms (the delay must "
+		CHECKF(waits[i] == want[i] * MS, "wait %u after failure %u: %llu ms, want %llu ms (the delay must "
 		      "grow across the failures of one allocation)", i, i + 1,
 		      (unsigned long long)(waits[i] / MS), (unsigned long long)want[i]);
 }
@@ -95,29 +84,24 @@ static void test_alloc_retry_at_once(void)
 	fail_left = 0;
 	calls = 0;
 	n_waits = 0;
-	CHECK(sl_alloc_retry(flaky_alloc, 1, 1, record_wait, &ctx, 1 * MS, 1000 * MS) == memory &&
+	CHECKF(sl_alloc_retry(flaky_alloc, 1, 1, record_wait, &ctx, 1 * MS, 1000 * MS) == memory &&
 	      calls == 1 && ctx == 0, "no wait when the first call succeeds");
 
 	/* each call starts over at the first delay: a new allocation is a new episode */
 	fail_left = 2;
 	n_waits = 0;
 	sl_alloc_retry(flaky_alloc, 1, 1, record_wait, &ctx, 1 * MS, 1000 * MS);
-	CHECK(n_waits == 2 && waits[0] == 1 * MS && waits[1] == 2 * MS, "second call: %u waits", n_waits);
+	CHECKF(n_waits == 2 && waits[0] == 1 * MS && waits[1] == 2 * MS, "second call: %u waits", n_waits);
 }
-
-#define RUN(fn) do { \
-	int f_ = failures; \
-	fn(); \
-	printf("%s %s\n", failures == f_ ? "ok  " : "FAIL", #fn); \
-} while (0)
 
 int main(void)
 {
-	int tests = 0;
-
-	RUN(test_next); tests++;
-	RUN(test_alloc_retry_grows); tests++;
-	RUN(test_alloc_retry_at_once); tests++;
-	printf("test_backoff: %d passed, %d failed\n", tests - failures, failures);
-	return failures == 0 ? 0 : 1;
+	test_next();
+	report("the delay doubles from the first and stops at the cap");
+	test_alloc_retry_grows();
+	report("sl_alloc_retry's waits grow across the failures of one allocation");
+	test_alloc_retry_at_once();
+	report("sl_alloc_retry: no wait on success; each call starts over");
+	printf("%d passed, %d failed\n", n_pass, n_fail);
+	return n_fail ? 1 : 0;
 }

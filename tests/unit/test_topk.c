@@ -23,6 +23,7 @@
 #include "dataplane/processor.h"
 #include "dataplane/split.h"
 #include "dataplane/topk.h"
+#include "eal_test.h"
 
 static int failures, passes;
 
@@ -489,37 +490,12 @@ static void test_rejections(void)
 	passes++;
 }
 
-/* EAL leaves its runtime directory behind even with --no-shconf: the test made it, the test removes it. */
-static void remove_runtime_dir(const char *prefix)
-{
-	char dir[512], path[1024];
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(dir, sizeof(dir), "%s/dpdk/%s", getuid() == 0 ? "/var/run" :
-		 (getenv("XDG_RUNTIME_DIR") ? getenv("XDG_RUNTIME_DIR") : "/tmp"), prefix);
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 int main(int argc, char **argv)
 {
 	char prefix[64];
-	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-shconf", "--no-pci",
-			"--file-prefix", prefix, "--log-level", "lib.member:error",
-			"--log-level", "lib.eal:error", "--no-telemetry" };
 
 	(void)argc;
-	snprintf(prefix, sizeof(prefix), "test-topk-%d", (int)getpid());
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
+	if (test_eal_start(argv[0], "test-topk", prefix) < 0) {
 		printf("FAIL: rte_eal_init\n");
 		return 1;
 	}
@@ -555,7 +531,7 @@ int main(int argc, char **argv)
 	sl_topk_area_free();
 	sl_topk_area_free();                           /* idempotent */
 	rte_eal_cleanup();
-	remove_runtime_dir(prefix);
+	test_eal_remove_runtime_dir(prefix);
 	printf("%d passed, %d failed\n", passes, failures);
 	return failures == 0 ? 0 : 1;
 }

@@ -31,6 +31,7 @@
 #include "dataplane/topk.h"
 
 #include "check.h"
+#include "eal_test.h"
 
 static char share[1024];
 static char errbuf[512];
@@ -626,34 +627,10 @@ static void test_ndjson(void)
 	report("ndjson: objects re-emitted compactly; everything else is SL_R_JSON with an offset");
 }
 
-/* EAL leaves its runtime directory behind even with --no-shconf: the test made it, the test removes it. */
-static void remove_runtime_dir(const char *prefix)
-{
-	char dir[512], path[1024];
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(dir, sizeof(dir), "%s/dpdk/%s", getuid() == 0 ? "/var/run" :
-		 (getenv("XDG_RUNTIME_DIR") ? getenv("XDG_RUNTIME_DIR") : "/tmp"), prefix);
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 int main(int argc, char **argv)
 {
 	const char *src = getenv("SLUICE_SRC");
 	char prefix[64];
-	char *eal[] = { argv[0], "--no-huge", "-m", "256", "--no-shconf", "--no-pci",
-			"--file-prefix", prefix, "--log-level", "lib.member:error",
-			"--log-level", "lib.eal:error", "--no-telemetry" };
 
 	(void)argc;
 	if (src == NULL) {
@@ -661,8 +638,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(share, sizeof(share), "%s/share/sluice", src);
-	snprintf(prefix, sizeof(prefix), "test-tweet-%d", (int)getpid());
-	if (rte_eal_init((int)RTE_DIM(eal), eal) < 0) {
+	if (test_eal_start(argv[0], "test-tweet", prefix) < 0) {
 		printf("FAIL: rte_eal_init\n");
 		return 1;
 	}
@@ -684,7 +660,7 @@ int main(int argc, char **argv)
 	test_ndjson();
 	sl_topk_area_free();
 	rte_eal_cleanup();
-	remove_runtime_dir(prefix);
+	test_eal_remove_runtime_dir(prefix);
 	printf("%d passed, %d failed\n", n_pass, n_fail);
 	return n_fail == 0 ? 0 : 1;
 }
